@@ -1,0 +1,1 @@
+"""Thin adapters: ROS messages, the rclpy node, rosbag replay."""

@@ -1,0 +1,1 @@
+"""One module per CLI command (see assoc_logger_ros.cli)."""

@@ -1,0 +1,365 @@
+"""One parameter schema for ROS parameters, environment variables, the YAML file and CLI flags.
+
+Every setting is a field of one of the frozen dataclasses below; its metadata carries the
+description, the accepted range and, for the settings the seed tool already had, the environment
+variable users know. Defaults live here and nowhere else: ``config/collect.yaml``, the README table,
+the node's parameter declarations and the CLI flags are all derived from (and tested against) this.
+
+Precedence when resolving a value: explicit (CLI flag / ROS parameter override) > YAML > environment
+variable > default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+from dataclasses import dataclass, field
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+_TRUE = frozenset({'1', 'true', 'yes', 'on'})
+_FALSE = frozenset({'0', 'false', 'no', 'off', ''})
+
+
+class ConfigError(ValueError):
+    """A setting had a value outside its type or range; the message names the setting."""
+
+
+def _param(default: Any, description: str, *, env: str | None = None,
+           lo: float | None = None, hi: float | None = None,
+           choices: tuple[str, ...] | None = None, runtime: bool = False,
+           unit: str = '') -> Any:
+    return field(default=default, metadata={
+        'description': description, 'env': env, 'min': lo, 'max': hi,
+        'choices': choices, 'runtime': runtime, 'unit': unit})
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Flat view of one setting, as the adapters (ROS, YAML, CLI, README) need it."""
+
+    name: str
+    group: str
+    type: type
+    default: Any
+    description: str
+    env: str | None
+    min: float | None
+    max: float | None
+    choices: tuple[str, ...] | None
+    runtime: bool
+    unit: str
+
+    @property
+    def env_name(self) -> str:
+        """Environment variable: the seed's name where it had one, else ``ASSOC_<NAME>``."""
+        return self.env or f'ASSOC_{self.name.upper()}'
+
+    @property
+    def flag(self) -> str:
+        """CLI flag, e.g. ``--track-thresh``."""
+        return '--' + self.name.replace('_', '-')
+
+    def range_text(self) -> str:
+        """Accepted values in words, used in error messages and docs."""
+        if self.choices:
+            return 'one of ' + ', '.join(repr(c) for c in self.choices)
+        if self.type is bool:
+            return 'a boolean (1/0, true/false, yes/no, on/off)'
+        if self.min is not None or self.max is not None:
+            lo = '-inf' if self.min is None else _fmt(self.min)
+            hi = 'inf' if self.max is None else _fmt(self.max)
+            return f'{self.type.__name__} in [{lo}, {hi}]'
+        return f'any {self.type.__name__}'
+
+    def coerce(self, raw: Any, source: str) -> Any:
+        """Convert ``raw`` (str from env/CLI, or a YAML/ROS value) and check the range."""
+        where = f'{source} {self.env_name if source == "environment variable" else self.name}'
+        try:
+            value = _convert(self.type, raw)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f'{where}={raw!r} is invalid: expected {self.range_text()}') from None
+        if self.type is float and not math.isfinite(value):
+            raise ConfigError(f'{where}={raw!r} is invalid: expected a finite number')
+        if self.choices and value not in self.choices:
+            raise ConfigError(f'{where}={raw!r} is invalid: expected {self.range_text()}')
+        if self.type in (int, float):
+            if (self.min is not None and value < self.min) or (
+                    self.max is not None and value > self.max):
+                raise ConfigError(
+                    f'{where}={raw!r} is out of range: expected {self.range_text()}')
+        return value
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _convert(typ: type, raw: Any) -> Any:
+    if typ is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int):
+            if raw in (0, 1):
+                return bool(raw)
+            raise ValueError(raw)
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(raw)
+    if typ is int:
+        if isinstance(raw, bool):
+            raise TypeError(raw)
+        if isinstance(raw, float):
+            if not raw.is_integer():
+                raise ValueError(raw)
+            return int(raw)
+        return int(str(raw).strip(), 0) if isinstance(raw, str) else int(raw)
+    if typ is float:
+        if isinstance(raw, bool):
+            raise TypeError(raw)
+        return float(raw)
+    if typ is str:
+        if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+            raise TypeError(raw)
+        return str(raw)
+    raise TypeError(typ)
+
+
+class _Validated:
+    """Mixin: check every field against its metadata once, at construction."""
+
+    def __post_init__(self) -> None:
+        for spec in specs_of(type(self)):
+            spec.coerce(getattr(self, spec.name), 'setting')
+
+
+@dataclass(frozen=True)
+class TrackerConfig(_Validated):
+    """ByteTrack thresholds and time handling; reference values for MOT17 are the defaults."""
+
+    confidence_threshold: float = _param(
+        0.1, 'Detections scoring below this never reach the tracker (ByteTrack low-score floor).',
+        env='CONFIDENCE_THRESHOLD', lo=0.0, hi=1.0)
+    track_thresh: float = _param(
+        0.6, 'High/low score split; new tracks start at track_thresh + 0.1.', lo=0.0, hi=1.0)
+    match_thresh: float = _param(
+        0.9, 'Stage-1 assignment cost limit (1 - IoU fused with score).', lo=0.0, hi=1.0)
+    track_buffer_s: float = _param(
+        1.0, 'How long a lost track is kept for re-identification.', lo=0.0, hi=3600.0,
+        unit='s')
+    frame_rate: float = _param(
+        30.0, 'Nominal input rate: frame-mode time step and feature velocity unit.',
+        lo=0.1, hi=1000.0, unit='Hz')
+    frame_mode: bool = _param(
+        False, 'Use frame counts instead of stamps (reproduces the reference exactly).')
+    class_aware: bool = _param(
+        True, 'A detection only matches tracks of its own class.')
+    min_box_area: float = _param(
+        0.0, 'Detections with a smaller box area are ignored.', lo=0.0, hi=1e9, unit='px^2')
+    seg_enable: bool = _param(
+        False, 'Use instance masks for per-detection visibility (else box-overlap estimate).',
+        env='SEG_ENABLE')
+    diag: bool = _param(
+        True, 'Estimate ID switches without ground truth (est_id_switches).', env='DIAG')
+
+
+@dataclass(frozen=True)
+class MemoryConfig(_Validated):
+    """Appearance memory: per-track EMA embedding plus quality-ranked prototypes."""
+
+    appear_memory_enable: bool = _param(
+        True, 'Keep per-track appearance prototypes and use them in the association cost.',
+        env='APPEAR_MEMORY_ENABLE')
+    appear_thresh: float = _param(
+        0.25, 'Cosine distance above which appearance never supports a match.', lo=0.0, hi=2.0)
+    proximity_thresh: float = _param(
+        0.5, 'IoU distance above which appearance is ignored for tracked tracks.',
+        lo=0.0, hi=1.0)
+    reid_thresh: float = _param(
+        0.15, 'Cosine distance under which a lost track is re-identified without overlap.',
+        lo=0.0, hi=2.0)
+    memory_prototypes: int = _param(
+        5, 'Prototypes kept per track (k).', lo=0, hi=64)
+    memory_ema: float = _param(
+        0.9, 'EMA momentum of the track embedding.', lo=0.0, hi=1.0)
+    memory_min_visibility: float = _param(
+        0.6, 'Minimum visibility for a detection to update the memory.', lo=0.0, hi=1.0)
+    memory_min_confidence: float = _param(
+        0.6, 'Minimum score for a detection to update the memory.', lo=0.0, hi=1.0)
+    memory_min_box_side: float = _param(
+        16.0, 'Minimum box side for a detection to update the memory.', lo=0.0, hi=1e5,
+        unit='px')
+    memory_max_angle_deg: float = _param(
+        30.0, 'Largest rotation of the EMA embedding in one update.', lo=0.0, hi=180.0,
+        unit='deg')
+    memory_freeze_frames: int = _param(
+        5, 'Frames the memory stays frozen after a suspected switch.', lo=0, hi=1000)
+
+
+@dataclass(frozen=True)
+class RecorderConfig(_Validated):
+    """Sample logging: where, how wide, and the limits that keep it off the robot's back."""
+
+    log_dir: str = _param(
+        '~/.ros/assoc_logs', 'Directory for sample_XXXXXXX.npz and manifest.jsonl; empty '
+        'disables logging.', env='TRANSFORMER_LOG_DIR')
+    log_embed_dim: int = _param(
+        256, 'Embedding columns kept per sample (zero-padded; wider ones are truncated '
+        'and flagged).', env='TRANSFORMER_LOG_EMBED_DIM', lo=0, hi=8192)
+    log_enabled: bool = _param(
+        True, 'Write samples; set false at runtime to pause, true to resume.', runtime=True)
+    log_queue_size: int = _param(
+        64, 'Samples waiting for the disk before new ones are dropped (counted).',
+        lo=1, hi=100000)
+    log_max_bytes: int = _param(
+        0, 'Stop writing once the directory holds this many sample bytes (0: no limit).',
+        lo=0, hi=2**62, unit='B')
+    log_min_free_mb: float = _param(
+        500.0, 'Stop writing when the disk has less free space than this.', lo=0.0, hi=1e9,
+        unit='MiB')
+    log_compress: bool = _param(
+        True, 'Compress samples (np.savez_compressed).')
+    session_id: str = _param(
+        '', 'Session label stored in every sample (empty: a time-based id).')
+
+
+@dataclass(frozen=True)
+class NodeConfig(_Validated):
+    """ROS interface: topics, QoS, mask joining, appearance source, diagnostics."""
+
+    detections_topic: str = _param('detections', 'Input vision_msgs/Detection2DArray topic.')
+    masks_topic: str = _param('masks', 'Input instance label image (with seg_enable).')
+    image_topic: str = _param('image', 'Input image for the built-in appearance descriptor.')
+    tracks_topic: str = _param('tracks', 'Output Detection2DArray with track IDs.')
+    mask_tolerance_s: float = _param(
+        0.05, 'Largest stamp difference for joining a mask or image to a detection array; '
+        'also the longest a detection array waits for one.', lo=0.0, hi=10.0, unit='s')
+    embedding_source: str = _param(
+        'none', 'Appearance descriptor: none, or color_hist from the image topic.',
+        choices=('none', 'color_hist'))
+    qos_reliability: str = _param(
+        'reliable', 'Input QoS reliability (best_effort suits lossy live sensors).',
+        choices=('reliable', 'best_effort'))
+    qos_depth: int = _param(20, 'Input and output queue depth.', lo=1, hi=10000)
+    diagnostics_period_s: float = _param(
+        1.0, 'Period of /diagnostics messages.', lo=0.05, hi=3600.0, unit='s')
+
+
+GROUPS: dict[str, type] = {
+    'tracker': TrackerConfig,
+    'memory': MemoryConfig,
+    'recorder': RecorderConfig,
+    'node': NodeConfig,
+}
+
+_TYPES = {'bool': bool, 'int': int, 'float': float, 'str': str}
+
+
+def specs_of(cls: type) -> list[ParamSpec]:
+    """The flat specs of one config dataclass, in declaration order."""
+    group = next((g for g, c in GROUPS.items() if c is cls), cls.__name__)
+    out = []
+    for f in dataclasses.fields(cls):
+        typ = f.type if isinstance(f.type, type) else _TYPES[str(f.type)]
+        md = f.metadata
+        out.append(ParamSpec(f.name, group, typ, f.default, md['description'], md['env'],
+                             md['min'], md['max'], md['choices'], md['runtime'], md['unit']))
+    return out
+
+
+def all_specs() -> list[ParamSpec]:
+    """Every setting of every group, in README order."""
+    return [s for cls in GROUPS.values() for s in specs_of(cls)]
+
+
+def spec(name: str) -> ParamSpec:
+    """Look up one setting by its parameter name."""
+    for s in all_specs():
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All resolved settings, one config object per group."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    recorder: RecorderConfig = field(default_factory=RecorderConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat name -> value mapping (the YAML / ROS parameter view)."""
+        out: dict[str, Any] = {}
+        for group in GROUPS:
+            out.update(dataclasses.asdict(getattr(self, group)))
+        return out
+
+    def replace(self, **values: Any) -> Settings:
+        """A copy with some flat settings changed (validated)."""
+        return build_settings({**self.as_dict(), **values})
+
+
+def build_settings(values: Mapping[str, Any]) -> Settings:
+    """Settings from a flat, already-typed mapping; unknown names are an error."""
+    known = {s.name for s in all_specs()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f'unknown setting(s): {", ".join(unknown)}')
+    parts = {}
+    for group, cls in GROUPS.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        parts[group] = cls(**{k: v for k, v in values.items() if k in names})
+    return Settings(**parts)
+
+
+def resolve(explicit: Mapping[str, Any] | None = None,
+            yaml_values: Mapping[str, Any] | None = None,
+            env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting: explicit > YAML > environment variable > default.
+
+    ``env`` defaults to ``os.environ``; pass ``{}`` to ignore the environment.
+    """
+    env = os.environ if env is None else env
+    explicit = dict(explicit or {})
+    yaml_values = dict(yaml_values or {})
+    known = {s.name for s in all_specs()}
+    for source, mapping in (('explicit', explicit), ('YAML', yaml_values)):
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigError(f'unknown {source} setting(s): {", ".join(unknown)}')
+    values: dict[str, Any] = {}
+    for s in all_specs():
+        if s.name in explicit:
+            values[s.name] = s.coerce(explicit[s.name], 'parameter')
+        elif s.name in yaml_values:
+            values[s.name] = s.coerce(yaml_values[s.name], 'YAML parameter')
+        elif s.env_name in env:
+            values[s.name] = s.coerce(env[s.env_name], 'environment variable')
+        else:
+            values[s.name] = s.default
+    return build_settings(values)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Flat parameters from a YAML file: plain mapping or ROS ``node: ros__parameters`` form."""
+    import yaml  # local: only the YAML route needs it
+
+    with open(path, encoding='utf-8') as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: expected a mapping at top level')
+    for value in data.values():
+        if isinstance(value, dict) and 'ros__parameters' in value:
+            params = value['ros__parameters'] or {}
+            if not isinstance(params, dict):
+                raise ConfigError(f'{path}: ros__parameters must be a mapping')
+            return dict(params)
+    return data

@@ -1,0 +1,1 @@
+"""Sample schema, atomic files and the background sample writer."""

@@ -1,0 +1,1 @@
+"""Generated scenes: walkers, occlusions, masks, images, ground truth."""

@@ -1,0 +1,1 @@
+"""Tracking core: ByteTrack, Kalman filter, matching, appearance memory, diagnostics."""
