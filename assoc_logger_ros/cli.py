@@ -1,8 +1,9 @@
 """``python -m assoc_logger_ros COMMAND``: argument parsing only.
 
-Each command lives in ``assoc_logger_ros/commands/<module>.py`` and provides ``add_arguments(parser)``
-and ``run(args) -> int``; its module docstring's first line is the help text. Command modules keep
-heavy imports inside ``run`` so that ``--help`` and unrelated commands stay fast.
+Each command lives in ``assoc_logger_ros/commands/<module>.py`` and provides
+``add_arguments(parser)`` and ``run(args) -> int``; its module docstring's first line is the help
+text. Command modules keep heavy imports inside ``run`` so that ``--help`` and unrelated commands
+stay fast.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 Every setting is a field of one of the frozen dataclasses below; its metadata carries the
 description, the accepted range and, for the settings the seed tool already had, the environment
-variable users know. Defaults live here and nowhere else: ``config/collect.yaml``, the README table,
-the node's parameter declarations and the CLI flags are all derived from (and tested against) this.
+variable users know. Defaults live here and nowhere else: ``config/collect.yaml``, the README
+table, the node's parameter declarations and the CLI flags are all derived from (and tested
+against) this.
 
-Precedence when resolving a value: explicit (CLI flag / ROS parameter override) > YAML > environment
-variable > default.
+Precedence when resolving a value: explicit (CLI flag / ROS parameter override) > YAML >
+environment variable > default.
 """
 
 from __future__ import annotations
