@@ -163,6 +163,9 @@ class TrackerConfig(_Validated):
         True, 'A detection only matches tracks of its own class.')
     min_box_area: float = _param(
         0.0, 'Detections with a smaller box area are ignored.', lo=0.0, hi=1e9, unit='px^2')
+    iou_pixel_offset: float = _param(
+        1.0, 'Added to box widths/heights in IoU (1: the reference inclusive-pixel convention; '
+        '0: geometric IoU, for sub-pixel or normalised boxes).', lo=0.0, hi=1.0, unit='px')
     seg_enable: bool = _param(
         False, 'Use instance masks for per-detection visibility (else box-overlap estimate).',
         env='SEG_ENABLE')
@@ -228,6 +231,13 @@ class RecorderConfig(_Validated):
         True, 'Compress samples (np.savez_compressed).')
     session_id: str = _param(
         '', 'Session label stored in every sample (empty: a time-based id).')
+    log_fsync: bool = _param(
+        True, 'fsync each sample file before renaming it into place (survives power loss; '
+        'false trades that for speed on slow media, a process crash is safe either way).')
+    log_sync_period_s: float = _param(
+        1.0, 'Longest time between fsyncs of the manifest and directory (0: after every '
+        'sample); samples written since are re-added from their files after a power loss.',
+        lo=0.0, hi=3600.0, unit='s')
 
 
 @dataclass(frozen=True)
@@ -242,8 +252,27 @@ class NodeConfig(_Validated):
         0.05, 'Largest stamp difference for joining a mask or image to a detection array; '
         'also the longest a detection array waits for one.', lo=0.0, hi=10.0, unit='s')
     embedding_source: str = _param(
-        'none', 'Appearance descriptor: none, or color_hist from the image topic.',
-        choices=('none', 'color_hist'))
+        'none', 'Appearance descriptor: none, color_hist from the image topic, or plugin '
+        '(embedding_plugin, also fed the image topic).',
+        choices=('none', 'color_hist', 'plugin'))
+    embedding_plugin: str = _param(
+        '', 'ReID model for embedding_source=plugin: module:callable returning an object '
+        'with embed(image, boxes, mask) -> (N, E).')
+    image_width: int = _param(
+        0, 'Image width used when no mask or image is joined (0: the largest box extent).',
+        lo=0, hi=100000, unit='px')
+    image_height: int = _param(
+        0, 'Image height used when no mask or image is joined (0: the largest box extent).',
+        lo=0, hi=100000, unit='px')
+    join_queue_size: int = _param(
+        30, 'Messages each stamp-join buffer holds before the oldest is released.',
+        lo=1, hi=10000)
+    warn_throttle_s: float = _param(
+        5.0, 'Shortest interval between repeated warnings of one kind.', lo=0.0, hi=3600.0,
+        unit='s')
+    fast_cdr: bool = _param(
+        True, 'Read detections from raw CDR bytes with numpy and write tracks the same way '
+        '(several times faster than rclpy message objects; unusual messages fall back).')
     qos_reliability: str = _param(
         'reliable', 'Input QoS reliability (best_effort suits lossy live sensors).',
         choices=('reliable', 'best_effort'))

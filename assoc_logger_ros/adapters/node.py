@@ -1,0 +1,412 @@
+"""The ``tracker_node`` console script: rclpy node ``assoc_tracker``.
+
+Thin adapter around :class:`~assoc_logger_ros.pipeline.Pipeline`: messages are converted once at
+the edge (:mod:`.messages`), masks and images are joined by stamp (:mod:`.joiner`, the same code
+the replay uses), the pipeline tracks and hands samples to its writer thread, and the node
+publishes ``tracks`` and ``/diagnostics``. Every parameter is declared from the config schema.
+
+Parameter precedence: explicit ``-p``/launch value > params file (both are ROS overrides; ROS
+applies them in command-line order, and launch passes the params file first) > environment
+variable > schema default. Overrides are resolved through :func:`config.resolve`, so a bad value
+fails at start-up with the schema's message rather than a ROS type error.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2D, Detection2DArray
+
+from assoc_logger_ros import config
+from assoc_logger_ros.adapters import messages as conv
+from assoc_logger_ros.adapters.joiner import Joined, StampJoiner
+from assoc_logger_ros.adapters.qos import diagnostics_qos, input_qos, output_qos
+from assoc_logger_ros.appearance import Descriptor, make_descriptor
+from assoc_logger_ros.pipeline import Pipeline
+from assoc_logger_ros.recording.writer import RecorderError
+
+NODE_NAME = 'assoc_tracker'
+# ROS's own parameters, never reported as unknown
+_ROS_PARAMS = frozenset({'use_sim_time', 'start_type_description_service'})
+_BIG = 1.7e308
+
+
+class WarnThrottle:
+    """At most one warning per kind per ``period_s``; counts what it suppressed."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def check(self, kind: str) -> tuple[bool, int]:
+        """(emit?, number suppressed since the last emitted one of this kind)."""
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.period_s:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return False, 0
+        self._last[kind] = now
+        return True, self._suppressed.pop(kind, 0)
+
+
+def descriptor_for(s: config.ParamSpec) -> ParameterDescriptor:
+    """ROS parameter descriptor of one schema setting (description, range, read-only)."""
+    text = s.description
+    if s.unit:
+        text += f' [{s.unit}]'
+    text += f' Environment variable: {s.env_name}. Default: {s.default!r}.'
+    desc = ParameterDescriptor(name=s.name, description=text, read_only=not s.runtime,
+                               additional_constraints=s.range_text())
+    if s.type is float and (s.min is not None or s.max is not None):
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(-_BIG if s.min is None else s.min),
+            to_value=float(_BIG if s.max is None else s.max), step=0.0)]
+    elif s.type is int and (s.min is not None or s.max is not None):
+        desc.integer_range = [IntegerRange(
+            from_value=int(-(2**63) if s.min is None else s.min),
+            to_value=int(2**63 - 1 if s.max is None else s.max), step=1)]
+    return desc
+
+
+class TrackerNode(Node):
+    """Detections (+ masks, images) in; tracks, diagnostics and samples out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.settings: config.Settings
+        self.pipeline: Pipeline | None = None
+        self.joiner: StampJoiner
+        self.registry = conv.ClassRegistry()
+        self.descriptor: Descriptor | None = None
+        self.recent_warnings: deque[str] = deque(maxlen=100)
+        self.frames_in = 0
+        self.bad_messages = 0
+        self.warnings = 0
+        self._latencies: deque[float] = deque(maxlen=1000)
+        self._diag_last: tuple[float, int] = (time.monotonic(), 0)
+        self._diag_prev: dict[str, int] = {}
+        self._closed = False
+        super().__init__(NODE_NAME, **kwargs)
+
+        self.settings = self._declare_parameters()
+        node_cfg = self.settings.node
+        self._throttle = WarnThrottle(node_cfg.warn_throttle_s)
+        self.descriptor = make_descriptor(node_cfg.embedding_source,
+                                          node_cfg.embedding_plugin)
+        sides = (('mask',) if self.settings.tracker.seg_enable else ()) + (
+            ('image',) if self.descriptor is not None else ())
+        self.joiner = StampJoiner(int(round(node_cfg.mask_tolerance_s * 1e9)), sides,
+                                  max_queue=node_cfg.join_queue_size)
+        self._factory = conv.TrackMessageFactory(Detection2DArray, Detection2D)
+        self.pipeline = Pipeline(
+            self.settings, warn=self._pipeline_warning, source='ros',
+            extra_metadata={'node': self.get_fully_qualified_name()})
+        self.get_logger().info(
+            f'session {self.pipeline.session_id}; logging to '
+            f'{self.settings.recorder.log_dir or "(disabled)"}; joining {sides or "nothing"}')
+
+        qos_in = input_qos(node_cfg)
+        self._pub = self.create_publisher(Detection2DArray, node_cfg.tracks_topic,
+                                          output_qos(node_cfg))
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               diagnostics_qos())
+        self.create_subscription(Detection2DArray, node_cfg.detections_topic,
+                                 self._on_detections, qos_in, raw=node_cfg.fast_cdr)
+        if 'mask' in sides:
+            self.create_subscription(Image, node_cfg.masks_topic,
+                                     lambda m: self._on_side('mask', m), qos_in)
+        if 'image' in sides:
+            self.create_subscription(Image, node_cfg.image_topic,
+                                     lambda m: self._on_side('image', m), qos_in)
+        if sides:
+            self.create_timer(max(node_cfg.mask_tolerance_s / 4.0, 0.002), self._on_join_timer)
+        self.create_timer(node_cfg.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    # ------------------------------------------------------------------------- parameters
+    def _declare_parameters(self) -> config.Settings:
+        """Declare every schema setting; value = override (YAML/CLI) > env > default."""
+        overrides = {name: p.value for name, p in
+                     getattr(self, '_parameter_overrides', {}).items()}
+        specs = config.all_specs()
+        known = {s.name for s in specs}
+        unknown = sorted(n for n in overrides
+                         if n not in known and n not in _ROS_PARAMS and '.' not in n)
+        if unknown:
+            self.get_logger().warning(f'ignoring unknown parameter(s): {", ".join(unknown)}')
+        settings = config.resolve(explicit={k: v for k, v in overrides.items() if k in known})
+        values = settings.as_dict()
+        for s in specs:
+            self.declare_parameter(s.name, values[s.name], descriptor_for(s),
+                                   ignore_override=True)
+        return settings
+
+    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Accept a change only if the schema accepts the value (reason names the problem)."""
+        for p in params:
+            try:
+                config.spec(p.name).coerce(p.value, 'parameter')
+            except KeyError:
+                continue
+            except config.ConfigError as err:
+                return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        """Apply accepted runtime changes (pause/resume logging)."""
+        for p in params:
+            if p.name == 'log_enabled' and self.pipeline is not None:
+                enabled = config.spec('log_enabled').coerce(p.value, 'parameter')
+                if enabled != self.pipeline.logging_enabled:
+                    self.pipeline.set_logging(enabled)
+                    self.get_logger().info(
+                        'sample logging resumed' if enabled else 'sample logging paused')
+
+    # ------------------------------------------------------------------------- warnings
+    def warn(self, kind: str, text: str) -> None:
+        """Throttled per kind; always counted and kept in ``recent_warnings``."""
+        self.warnings += 1
+        self.recent_warnings.append(f'{kind}: {text}')
+        emit, suppressed = self._throttle.check(kind)
+        if emit:
+            more = f' ({suppressed} similar suppressed)' if suppressed else ''
+            self.get_logger().warning(text + more)
+
+    def _pipeline_warning(self, text: str) -> None:
+        if 'new session' in text:  # stamp jump: once per event, never throttled
+            self.recent_warnings.append(f'session: {text}')
+            self.get_logger().warning(text)
+        elif text.startswith('frame '):
+            self.warn('input', text)
+        else:
+            self.warn('writer', text)
+
+    # ------------------------------------------------------------------------- callbacks
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _on_detections(self, msg: Detection2DArray | bytes) -> None:
+        t0 = time.perf_counter()
+        self.frames_in += 1
+        try:
+            if isinstance(msg, bytes):
+                try:
+                    msg = conv.parse_detection_cdr(msg)
+                except conv.CdrFormatError:
+                    msg = deserialize_message(msg, Detection2DArray)  # e.g. big-endian CDR
+            stamp = (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
+                     else conv.stamp_to_ns(msg.header.stamp))
+            for joined in self.joiner.add_detections(stamp, msg, self._now_ns()):
+                self._process(joined)
+        finally:
+            self._latencies.append(time.perf_counter() - t0)
+
+    def _on_side(self, side: str, msg: Image) -> None:
+        t0 = time.perf_counter()
+        try:
+            stamp = conv.stamp_to_ns(msg.header.stamp)
+            for joined in self.joiner.add_side(side, stamp, msg, self._now_ns()):
+                self._process(joined)
+        finally:
+            self._latencies.append(time.perf_counter() - t0)
+
+    def _on_join_timer(self) -> None:
+        if self.joiner.waiting:
+            for joined in self.joiner.poll(self._now_ns()):
+                self._process(joined)
+
+    def _decode_side(self, joined: Joined, side: str) -> np.ndarray | None:
+        msg = joined.sides.get(side)
+        if msg is None:
+            return None
+        try:
+            if side == 'mask':
+                return conv.decode_label_image(msg)
+            return conv.decode_color_image(msg)
+        except ValueError as err:
+            self.bad_messages += 1
+            self.warn(f'bad_{side}', f'{err} (stamp {joined.stamp_ns}); tracking without it')
+            return None
+
+    def _process(self, joined: Joined, *, publish: bool = True) -> None:
+        """Track one released detection array; a bad message is warned about and skipped."""
+        msg = joined.detections
+        cfg = self.settings.node
+        try:
+            mask = self._decode_side(joined, 'mask')
+            image = self._decode_side(joined, 'image')
+            expected = (image.shape[:2] if image is not None else
+                        (cfg.image_height, cfg.image_width) if cfg.image_width > 0
+                        and cfg.image_height > 0 else None)
+            if mask is not None and expected is not None and mask.shape != tuple(expected):
+                self.bad_messages += 1
+                self.warn('bad_mask', f'mask is {mask.shape[1]}x{mask.shape[0]} but the image '
+                          f'is {expected[1]}x{expected[0]} (stamp {joined.stamp_ns}); '
+                          'tracking without it')
+                mask = None
+            embed = None
+            if self.descriptor is not None and image is not None:
+                descriptor = self.descriptor
+
+                def embed(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    return descriptor(image, boxes, mask)
+
+            convert = (conv.cdr_to_frame if isinstance(msg, conv.CdrDetections)
+                       else conv.detections_to_frame)
+            frame = convert(
+                msg, registry=self.registry, frame_idx=self.frames_in - 1, mask=mask,
+                image=image, width=cfg.image_width, height=cfg.image_height, embed=embed)
+            assert self.pipeline is not None
+            snap = self.pipeline.process(frame)
+        except Exception as err:  # noqa: BLE001 - one bad message must not stop the node
+            self.bad_messages += 1
+            self.warn('bad_detections', f'skipped detection array (stamp {joined.stamp_ns}): '
+                      f'{type(err).__name__}: {err}')
+            return
+        if publish:
+            if isinstance(msg, conv.CdrDetections):
+                self._pub.publish(conv.encode_tracks_cdr(snap, msg))
+            else:
+                self._pub.publish(conv.snapshot_to_tracks(snap, msg, self._factory))
+
+    # ------------------------------------------------------------------------- diagnostics
+    def diagnostic_values(self) -> dict[str, Any]:
+        """Everything /diagnostics reports, as a flat mapping."""
+        now = time.monotonic()
+        last_t, last_n = self._diag_last
+        self._diag_last = (now, self.frames_in)
+        lat = np.asarray(self._latencies, np.float64) * 1e3
+        self._latencies.clear()
+        stats = self.pipeline.stats() if self.pipeline is not None else {}
+        join = self.joiner.stats()
+        values: dict[str, Any] = {
+            'session_id': stats.get('session_id', ''),
+            'input_rate_hz': round((self.frames_in - last_n) / max(now - last_t, 1e-9), 2),
+            'frames': self.frames_in,
+            'callback_latency_median_ms': round(float(np.median(lat)), 3) if lat.size else 0.0,
+            'callback_latency_p99_ms': (round(float(np.percentile(lat, 99)), 3)
+                                        if lat.size else 0.0),
+            'est_id_switches': stats.get('est_id_switches', 0),
+            'mask_join_misses': join.get('mask_misses', 0),
+            'image_join_misses': join.get('image_misses', 0),
+            'join_waiting': join['waiting'],
+            'bad_messages': self.bad_messages,
+            'warnings': self.warnings,
+            'resets': stats.get('resets', 0),
+            'logging_enabled': stats.get('logging_enabled', False),
+            'free_disk_mb': self._free_disk_mb(),
+        }
+        dropped = sum(int(stats.get(f'writer_{k}', 0) or 0) for k in (
+            'dropped_queue_full', 'dropped_closed', 'dropped_disk', 'invalid', 'failed'))
+        values.update({
+            'writer_queue': stats.get('writer_pending', 0),
+            'samples_written': stats.get('writer_written', 0),
+            'samples_dropped': dropped,
+            'writer_stopped_reason': stats.get('writer_stopped_reason') or '',
+            'writer_last_error': stats.get('writer_last_error') or '',
+        })
+        return values
+
+    def _free_disk_mb(self) -> float:
+        log_dir = self.settings.recorder.log_dir
+        if not log_dir:
+            return -1.0
+        path = os.path.expanduser(log_dir)
+        while path and not os.path.exists(path):
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        try:
+            return round(shutil.disk_usage(path or '.').free / 2**20, 1)
+        except OSError:
+            return -1.0
+
+    def _publish_diagnostics(self) -> None:
+        values = self.diagnostic_values()
+        level, problems = DiagnosticStatus.OK, []
+        for key in ('samples_dropped', 'mask_join_misses', 'image_join_misses', 'bad_messages'):
+            if values.get(key, 0) > self._diag_prev.get(key, 0):
+                problems.append(key.replace('_', ' '))
+            self._diag_prev[key] = values.get(key, 0)
+        low = self.settings.recorder.log_min_free_mb
+        if self.settings.recorder.log_dir and 0 <= values['free_disk_mb'] < low:
+            problems.append('disk almost full')
+        if problems:
+            level = DiagnosticStatus.WARN
+        if values['writer_stopped_reason'] or values['writer_last_error']:
+            reason = values['writer_stopped_reason'] or values['writer_last_error']
+            problems.append(f'writer: {reason}')
+            level = DiagnosticStatus.ERROR
+        status = DiagnosticStatus(
+            level=level, name=f'{self.get_fully_qualified_name()}: tracking',
+            hardware_id='assoc_logger_ros',
+            message='; '.join(problems) or 'ok',
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [status]
+        self._diag_pub.publish(msg)
+
+    # ------------------------------------------------------------------------- shutdown
+    def close(self, *, publish: bool = False) -> None:
+        """Process what still waits for a mask, then flush and stop the writer (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for joined in self.joiner.flush():
+            self._process(joined, publish=publish)
+        if self.pipeline is not None:
+            self.pipeline.close()
+            stats = self.pipeline.stats()
+            self.get_logger().info(
+                f'closed: {stats.get("frames", 0)} frames, '
+                f'{stats.get("writer_written", "n/a")} samples written, '
+                f'session {stats.get("session_id")}')
+
+    def destroy_node(self) -> None:
+        """Flush the writer before the node goes away."""
+        self.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``tracker_node``: init, spin until Ctrl-C / shutdown, flush, exit."""
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = TrackerNode()
+            except (config.ConfigError, ValueError, RecorderError) as err:
+                print(f'ERROR: {err}', file=sys.stderr)
+                return 2
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

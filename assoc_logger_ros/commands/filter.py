@@ -1,0 +1,36 @@
+"""Select samples by quality into a new directory (hard links, new manifest).
+
+Example: ``filter logs --out clean --max-session-switches 5 --min-visibility 0.5``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``filter``."""
+    from assoc_logger_ros.dataset import select
+    parser.add_argument('directory', metavar='DIR', help='source sample directory')
+    parser.add_argument('--out', required=True, metavar='DIR2',
+                        help='new directory (must not exist or be empty)')
+    select.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Filter; 0 on success, 1 when nothing could be written."""
+    import sys
+
+    from assoc_logger_ros.dataset import select
+    from assoc_logger_ros.dataset.ops import filter_dataset
+    from assoc_logger_ros.dataset.store import DatasetError
+    try:
+        res = filter_dataset(args.directory, args.out, select.from_args(args))
+    except DatasetError as exc:
+        print(f'ERROR: {exc}', file=sys.stderr)
+        return 1
+    print(f'{res["selected"]} of {res["total"]} samples -> {res["out"]} '
+          f'({res["linked"]} linked, {res["copied"]} copied)')
+    for why, n in sorted(res['rejected'].items()):
+        print(f'  rejected {n}: {why}')
+    return 0

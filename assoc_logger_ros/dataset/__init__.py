@@ -1,0 +1,1 @@
+"""ROS-free tools over sample directories: inspect, validate, filter, prune, merge, report."""

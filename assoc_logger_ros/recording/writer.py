@@ -1,0 +1,324 @@
+"""SampleWriter: samples to disk on one background thread, never in the tracker's way.
+
+``submit`` only puts the (frozen) snapshot on a bounded queue and returns; building the arrays,
+validating, compressing and writing happen on the worker, the directory's only writer. When the
+queue is full the newest sample is dropped and counted; when a disk limit is reached or a write
+fails, writing stops with one warning while tracking goes on.
+
+Crash safety: a sample file appears under its final name only when complete (temp + fsync +
+rename), and its manifest line is appended after that, so after any crash the manifest lists only
+complete samples; :func:`~assoc_logger_ros.recording.reconcile.reconcile` re-adds the at most one
+complete sample a crash can leave unlisted. fsync policy: each sample file is fsynced before the
+rename (``log_fsync``); the manifest and the directory at most every ``log_sync_period_s`` and on
+flush/close, because a manifest line lost to a power cut is rebuilt from its file on the next open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+import os
+from pathlib import Path
+import queue
+import threading
+import time
+from typing import Any
+
+from assoc_logger_ros.config import RecorderConfig
+from assoc_logger_ros.recording import manifest
+from assoc_logger_ros.recording.atomic import fsync_dir, write_atomic
+from assoc_logger_ros.recording.lock import DirectoryLock, RecorderError
+from assoc_logger_ros.recording.npzfile import encode
+from assoc_logger_ros.recording.reconcile import reconcile
+from assoc_logger_ros.recording.sample import build
+from assoc_logger_ros.recording.schema import sample_name
+from assoc_logger_ros.recording.validate import validate
+from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
+
+__all__ = ['RecorderError', 'SampleWriter']
+
+Warn = Callable[[str], None]
+_STOP = object()
+WARN_PERIOD_S = 10.0
+
+
+class _Throttle:
+    """At most one warning per kind every ``period`` seconds, with the count since the last."""
+
+    def __init__(self, warn: Warn, period: float = WARN_PERIOD_S) -> None:
+        self._warn = warn
+        self._period = period
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def __call__(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._period:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        extra = self._suppressed.pop(kind, 0)
+        self._last[kind] = now
+        self._warn(message + (f' ({extra} more since the last warning)' if extra else ''))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class SampleWriter:
+    """Writes ``sample_XXXXXXX.npz`` + ``manifest.jsonl`` lines into ``log_dir``.
+
+    Opening locks the directory (a second writer gets :class:`RecorderError`), reconciles what a
+    crash left (each repair is reported through ``warn``) and continues the numbering. Use as a
+    context manager or call :meth:`close`.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str], cfg: RecorderConfig, *,
+                 warn: Warn | None = None) -> None:
+        self.directory = Path(log_dir)
+        self.cfg = cfg
+        self._warn: Warn = warn or (lambda msg: None)
+        self._throttle = _Throttle(self._warn)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RecorderError(f'cannot create log directory {self.directory}: {exc}') from exc
+        self._lock = DirectoryLock(self.directory)
+        try:
+            state = reconcile(self.directory)
+            self._manifest_fd = os.open(manifest.manifest_path(self.directory),
+                                        os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self._lock.release()
+            raise RecorderError(f'cannot open log directory {self.directory}: {exc}') from exc
+        for line in state.messages:
+            self._warn(f'{self.directory}: {line}')
+        self.reconciled = list(state.messages)
+        self._manifest_size = os.fstat(self._manifest_fd).st_size
+        self._next_index = state.next_index
+        self._bytes_total = state.total_bytes
+        self._samples_total = len(state.records)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=cfg.log_queue_size)
+        self._io_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self._close_result: bool | None = None
+        self._stopped_reason: str | None = None
+        self._dirty = False
+        self._last_sync = time.monotonic()
+        self._counts = dict.fromkeys(
+            ('queued', 'written', 'dropped_queue_full', 'dropped_closed', 'invalid', 'failed',
+             'bytes_written'), 0)
+        self._dropped_disk_submit = 0
+        self._dropped_disk_worker = 0
+        self._last_sample: str | None = None
+        self._last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name='assoc-sample-writer',
+                                         daemon=True)
+        self._thread.start()
+
+    # -- producer side (tracker thread) ------------------------------------------------------
+
+    def submit(self, snapshot: AssociationSnapshot, session_id: str,
+               metadata: Mapping[str, Any] | None = None) -> bool:
+        """Queue one snapshot; False (and counted) when dropped. Never blocks, never raises."""
+        if self._closed:
+            self._counts['dropped_closed'] += 1
+            return False
+        if self._stopped_reason is not None:
+            self._dropped_disk_submit += 1
+            return False
+        try:
+            self._queue.put_nowait((snapshot, str(session_id), dict(metadata or {})))
+        except queue.Full:
+            self._counts['dropped_queue_full'] += 1
+            self._throttle('queue', f'sample queue full ({self.cfg.log_queue_size}): dropped '
+                           f'the newest sample, {self._counts["dropped_queue_full"]} dropped '
+                           'so far (disk too slow; tracking unaffected)')
+            return False
+        self._counts['queued'] += 1
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued sample is written and synced; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        q = self._queue
+        with q.all_tasks_done:
+            while q.unfinished_tasks:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                q.all_tasks_done.wait(remaining)
+        self._sync()
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued, sync, stop the worker and unlock; idempotent.
+
+        Returns False when the worker did not finish within ``timeout`` seconds (samples still
+        queued are then lost, the directory stays valid and locked until the process exits).
+        """
+        with self._close_lock:
+            if self._close_result is not None:
+                return self._close_result
+            self._closed = True
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._warn(f'sample writer did not finish within {timeout} s; '
+                           f'{self._queue.qsize()} queued sample(s) not written')
+                self._close_result = False
+                return False
+            self._sync()
+            os.close(self._manifest_fd)
+            self._lock.release()
+            self._close_result = True
+            return True
+
+    def __enter__(self) -> SampleWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for diagnostics; safe to call from any thread."""
+        out: dict[str, Any] = dict(self._counts)
+        out.update({
+            'pending': self._queue.qsize(),
+            'dropped_disk': self._dropped_disk_submit + self._dropped_disk_worker,
+            'bytes_total': self._bytes_total,
+            'samples_total': self._samples_total,
+            'next_index': self._next_index,
+            'stopped_reason': self._stopped_reason,
+            'free_bytes': self._free_bytes(),
+            'last_sample': self._last_sample,
+            'last_error': self._last_error,
+            'reconciled': len(self.reconciled),
+        })
+        return out
+
+    @property
+    def stopped_reason(self) -> str | None:
+        """Why writing stopped (disk limit or write error), None while writing."""
+        return self._stopped_reason
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        period = self.cfg.log_sync_period_s
+        while True:
+            try:
+                item = self._queue.get(timeout=period if period > 0 else None)
+            except queue.Empty:
+                if self._dirty:
+                    self._sync()
+                continue
+            try:
+                if item is _STOP:
+                    return
+                self._write_one(*item)
+                if self._dirty and time.monotonic() - self._last_sync >= period:
+                    self._sync()
+            except Exception as exc:  # noqa: BLE001 - the tracker must never see it
+                self._counts['failed'] += 1
+                self._last_error = f'{type(exc).__name__}: {exc}'
+                self._throttle('failed', f'sample not written: {self._last_error}')
+            finally:
+                self._queue.task_done()
+
+    def _free_bytes(self) -> int | None:
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def _stop(self, reason: str) -> None:
+        if self._stopped_reason is None:
+            self._stopped_reason = reason
+            self._warn(f'sample logging stopped: {reason}. Tracking continues; further '
+                       f'samples are dropped and counted (dropped_disk). {self.directory} is '
+                       f'valid with {self._samples_total} samples.')
+
+    def _write_one(self, snap: AssociationSnapshot, session_id: str,
+                   metadata: dict[str, Any]) -> None:
+        if self._stopped_reason is not None:
+            self._dropped_disk_worker += 1
+            return
+        sample = build(snap, session_id, metadata, self.cfg.log_embed_dim)
+        errors = validate(sample.arrays)
+        if errors:
+            self._counts['invalid'] += 1
+            self._throttle('invalid', f'frame {snap.frame_idx}: sample not written, it fails '
+                           f'the schema: {"; ".join(errors[:3])}')
+            return
+        content = encode(sample.arrays, self.cfg.log_compress)
+        size = len(content)
+        limit = self.cfg.log_max_bytes
+        if limit and self._bytes_total + size > limit:
+            self._dropped_disk_worker += 1
+            self._stop(f'log_max_bytes={limit} reached ({self._bytes_total} bytes written)')
+            return
+        free = self._free_bytes()
+        min_free = int(self.cfg.log_min_free_mb * 1024 * 1024)
+        if min_free > 0 and free is not None and free - size < min_free:
+            self._dropped_disk_worker += 1
+            self._stop(f'free space on {self.directory} below log_min_free_mb='
+                       f'{self.cfg.log_min_free_mb:g} ({free // 2**20} MiB left)')
+            return
+        name = sample_name(self._next_index)
+        path = self.directory / name
+        line = manifest.dumps(sample.record(name, size)).encode('utf-8')
+        with self._io_lock:
+            try:
+                write_atomic(path, content, fsync=self.cfg.log_fsync)
+            except OSError as exc:
+                self._dropped_disk_worker += 1
+                self._stop(f'writing {name} failed: {exc}')
+                return
+            self._next_index += 1
+            try:
+                _write_all(self._manifest_fd, line)
+            except OSError as exc:
+                self._rollback(path)
+                self._dropped_disk_worker += 1
+                self._stop(f'appending {name} to the manifest failed: {exc}')
+                return
+            self._manifest_size += len(line)
+            self._dirty = True
+        self._bytes_total += size
+        self._samples_total += 1
+        self._counts['written'] += 1
+        self._counts['bytes_written'] += size
+        self._last_sample = name
+        if self.cfg.log_sync_period_s == 0:
+            self._sync()
+
+    def _rollback(self, path: Path) -> None:
+        """Undo a half-appended manifest line and its sample file (directory stays valid)."""
+        try:
+            os.ftruncate(self._manifest_fd, self._manifest_size)
+        except OSError:
+            pass  # a torn line is dropped by the next open's reconcile
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+    def _sync(self) -> None:
+        with self._io_lock:
+            if not self._dirty:
+                return
+            try:
+                os.fsync(self._manifest_fd)
+            except OSError:
+                pass
+            fsync_dir(self.directory)
+            self._dirty = False
+            self._last_sync = time.monotonic()

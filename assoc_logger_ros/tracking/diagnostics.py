@@ -1,0 +1,358 @@
+"""Estimate identity switches without ground truth (``diag``: ``est_id_switches``).
+
+A recorder running for hours on a robot has no ground truth, yet its samples are only useful if
+the tracker's identities are. :class:`SwitchEstimator` watches the tracker's decisions and counts
+three kinds of evidence of an ID switch:
+
+* **appearance** (needs embeddings): a matched detection is far from its track's appearance
+  while close to another recent track's. One switch; the track adopts the new appearance, so an
+  ongoing mix-up is counted once, not every frame.
+* **reappear**: a new track starts where a recently lost track would be now (constant-velocity
+  extrapolation from its last position, tolerance growing with the gap) and, when both have
+  embeddings, looks like it. A ground-truth evaluation counts that fragment as one switch.
+  Tracks lost at the image border are ignored (they left the view).
+* **swap**: two tracks that were close both moved against their own velocity while each moved
+  along the other's: the constant-velocity residual of the swapped assignment is much smaller
+  than that of the chosen one. Two switches (both identities changed).
+
+The estimator keeps its own light per-track state (last box, smoothed velocity, embedding EMA),
+so it works with the appearance memory disabled and costs O(M^2) per frame for M matches.
+The suspected track IDs are returned so the tracker can freeze their appearance memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from assoc_logger_ros.tracking.memory import SlotTable, grow_rows, normalise_rows
+
+
+@dataclass(frozen=True)
+class SwitchParams:
+    """Evidence thresholds (internal tuning constants, not user settings).
+
+    Distances are cosine distances ``1 - cos``; positions are in box heights.
+    """
+
+    window_s: float = 3.0            # how long a lost track can be claimed by a new one
+    disagree_dist: float = 0.5       # own-track appearance farther than this ...
+    agree_dist: float = 0.3          # ... while another track is closer than this ...
+    agree_margin: float = 0.2        # ... by at least this much: appearance evidence
+    reappear_dist: float = 0.3       # new track this close to a lost one in appearance
+    reappear_pos: float = 0.6        # base position tolerance for a reappearance (box heights)
+    reappear_pos_per_s: float = 0.6  # tolerance growth per second of gap
+    reappear_max_extrap_s: float = 0.5   # extrapolate a lost track's motion at most this long
+    size_ratio: float = 1.5          # largest height ratio between a lost and a new track
+    border_px: float = 10.0          # a track last seen this close to the border left the view
+    swap_ratio: float = 0.35         # swapped residual below this share of the chosen one ...
+    swap_min: float = 0.4            # ... and chosen residual (sum, box heights) above this
+    swap_near: float = 1.0           # tracks closer than this (box heights) can swap
+    velocity_momentum: float = 0.7   # smoothing of the per-track velocity
+    emb_momentum: float = 0.8        # smoothing of the per-track embedding
+
+
+@dataclass(frozen=True)
+class SwitchReport:
+    """Evidence found in one frame."""
+
+    count: int
+    suspected_ids: NDArray[np.int64]
+    appearance: int = 0
+    reappear: int = 0
+    swap: int = 0
+    pairs: tuple[tuple[int, int], ...] = field(default=())   # (track, other track) per event
+
+
+def _centres(b: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+
+
+class SwitchEstimator:
+    """Count likely ID switches per frame from tracker decisions.
+
+    Call :meth:`observe` once per frame, after the association, with what the tracker decided.
+    """
+
+    def __init__(self, params: SwitchParams | None = None) -> None:
+        self.p = params or SwitchParams()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks and zero the counters."""
+        self._slots = SlotTable()
+        self._box = np.zeros((0, 4))
+        self._vel = np.zeros((0, 2))
+        self._has_vel = np.zeros(0, bool)
+        self._seen = np.zeros(0)
+        self._claimed = np.zeros(0, bool)
+        self._at_border = np.zeros(0, bool)
+        self._emb = np.zeros((0, 0), np.float32)
+        self._has_emb = np.zeros(0, bool)
+        self._box_known = np.zeros(0, bool)
+        self.total = 0
+        self.by_kind = {'appearance': 0, 'reappear': 0, 'swap': 0}
+        self._last_stamp: float | None = None
+
+    def _alloc(self, ids: NDArray[np.int64], dim: int) -> NDArray[np.int64]:
+        rows, fresh = self._slots.ensure(ids)
+        cap = self._slots.capacity
+        for name in ('_box', '_vel', '_has_vel', '_seen', '_claimed', '_at_border', '_has_emb',
+                     '_box_known'):
+            setattr(self, name, grow_rows(getattr(self, name), cap))
+        if dim and self._emb.shape[1] != dim:
+            self._emb = np.zeros((self._box.shape[0], dim), np.float32)
+            self._has_emb[:] = False
+        self._emb = grow_rows(self._emb, cap)
+        if fresh.any():
+            f = rows[fresh]
+            self._has_vel[f] = False
+            self._claimed[f] = False
+            self._has_emb[f] = False
+            self._box_known[f] = False
+        return rows
+
+    def observe(self, stamp_s: float, matched_ids: ArrayLike, matched_boxes: ArrayLike,
+                new_ids: ArrayLike, new_boxes: ArrayLike, *, width: int, height: int,
+                matched_emb: ArrayLike | None = None, matched_valid: ArrayLike | None = None,
+                new_emb: ArrayLike | None = None,
+                new_valid: ArrayLike | None = None) -> SwitchReport:
+        """Record one frame's decisions and return the switch evidence found in it.
+
+        Args:
+            stamp_s: frame time in seconds (the tracker's clock: stamps, or frame / rate in
+                frame mode).
+            matched_ids: (M,) IDs of existing tracks matched in this frame (any stage).
+            matched_boxes: (M, 4) xyxy of the detections they were matched to (raw, not
+                Kalman-filtered: the evidence is about what the detector saw).
+            new_ids: (K,) IDs of the tracks started in this frame.
+            new_boxes: (K, 4) xyxy of the detections that started them.
+            width, height: image size (tracks last seen at the border are not claimed).
+            matched_emb, new_emb: (M, E) / (K, E) detection embeddings, or None.
+            matched_valid, new_valid: (M,) / (K,) which embedding rows are real.
+
+        Returns:
+            :class:`SwitchReport`; ``suspected_ids`` are the track IDs involved (freeze their
+            appearance memory).
+        """
+        t = float(stamp_s)
+        mids = np.asarray(matched_ids, np.int64).reshape(-1)
+        mbox = np.asarray(matched_boxes, np.float64).reshape(-1, 4)
+        nids = np.asarray(new_ids, np.int64).reshape(-1)
+        nbox = np.asarray(new_boxes, np.float64).reshape(-1, 4)
+        memb, mok = self._emb_rows(matched_emb, matched_valid, mids.size)
+        nemb, nok = self._emb_rows(new_emb, new_valid, nids.size)
+        dim = memb.shape[1] if memb is not None else (nemb.shape[1] if nemb is not None else 0)
+        if dim and self._emb.shape[1] not in (0, dim):
+            self._emb = np.zeros((self._emb.shape[0], dim), np.float32)
+            self._has_emb[:] = False
+        suspects: list[int] = []
+        pairs: list[tuple[int, int]] = []
+        counts = {'appearance': 0, 'reappear': 0, 'swap': 0}
+
+        known_rows = self._slots.rows(mids)
+        known = known_rows >= 0
+        live = self._live_rows(t)
+
+        # evidence 1: appearance disagreement on a match
+        if memb is not None and known.any() and self._has_emb.any():
+            self._appearance(mids, known_rows, memb, mok, live, counts, suspects, pairs)
+
+        # evidence 3: crossing tracks that swap (needs velocities of both)
+        if known.sum() >= 2:
+            self._swaps(t, mids, known_rows, mbox, counts, suspects, pairs)
+
+        # evidence 2: a lost identity reappearing under a new ID
+        if nids.size:
+            matched_now = np.zeros(self._slots.capacity, bool)
+            matched_now[known_rows[known]] = True
+            self._reappear(t, nids, nbox, nemb, nok, live & ~matched_now[:live.size],
+                           counts, suspects, pairs)
+
+        # bookkeeping: matched tracks move on, new tracks enter
+        self._record(t, mids, mbox, memb, mok, width, height)
+        self._record(t, nids, nbox, nemb, nok, width, height)
+        self._prune(t)
+        self._last_stamp = t
+        count = sum(counts.values())
+        self.total += count
+        for k, v in counts.items():
+            self.by_kind[k] += v
+        return SwitchReport(count, np.unique(np.asarray(suspects, np.int64)),
+                            counts['appearance'], counts['reappear'], counts['swap'],
+                            tuple(pairs))
+
+    # -- evidence ----------------------------------------------------------------------------
+    @staticmethod
+    def _emb_rows(emb: ArrayLike | None, valid: ArrayLike | None, n: int
+                  ) -> tuple[NDArray[np.float32] | None, NDArray[np.bool_]]:
+        if emb is None:
+            return None, np.zeros(n, bool)
+        e = np.asarray(emb, np.float32)
+        if e.ndim != 2 or e.shape[0] != n or e.shape[1] == 0:
+            return None, np.zeros(n, bool)
+        e, ok = normalise_rows(e)
+        if valid is not None:
+            ok &= np.asarray(valid, bool).reshape(-1)
+        return e, ok
+
+    def _live_rows(self, t: float) -> NDArray[np.bool_]:
+        live = np.zeros(self._slots.capacity, bool)
+        ids = self._slots.ids()
+        if ids.size:
+            rows = self._slots.rows(ids)
+            live[rows] = (t - self._seen[rows]) <= self.p.window_s
+        return live
+
+    def _appearance(self, mids, rows, memb, mok, live, counts, suspects, pairs) -> None:
+        p = self.p
+        sel = (rows >= 0) & mok
+        sel[sel] = self._has_emb[rows[sel]]
+        if not sel.any() or self._emb.shape[1] != memb.shape[1]:
+            return
+        cand = np.flatnonzero(live[:self._slots.capacity] & self._has_emb[:live.size])
+        r = rows[sel]
+        e = memb[sel]
+        own = 1.0 - np.einsum('ij,ij->i', self._emb[r], e)
+        if cand.size == 0:
+            return
+        other = 1.0 - e @ self._emb[cand].T                      # (m, c)
+        other[cand[None, :] == r[:, None]] = np.inf
+        best = other.argmin(axis=1)
+        bd = other[np.arange(r.size), best]
+        hit = (own > p.disagree_dist) & (bd < p.agree_dist) & (bd < own - p.agree_margin)
+        if not hit.any():
+            return
+        id_of = self._id_of_rows()
+        for i in np.flatnonzero(hit):
+            tid, oid = int(mids[sel][i]), int(id_of[cand[best[i]]])
+            counts['appearance'] += 1
+            suspects.extend((tid, oid))
+            pairs.append((tid, oid))
+        # adopt the new appearance so the same mix-up is not counted again next frame
+        self._emb[r[hit]] = e[hit]
+
+    def _swaps(self, t, mids, rows, mbox, counts, suspects, pairs) -> None:
+        p = self.p
+        sel = rows >= 0
+        sel[sel] = self._has_vel[rows[sel]]
+        if sel.sum() < 2:
+            return
+        r = rows[sel]
+        ids = mids[sel]
+        det_c = _centres(mbox[sel])
+        last_b = self._box[r]
+        last_c = _centres(last_b)
+        h = np.maximum(last_b[:, 3] - last_b[:, 1], 1.0)
+        dt = np.clip(t - self._seen[r], 0.0, p.reappear_max_extrap_s)
+        pred = last_c + self._vel[r] * dt[:, None]
+        res = np.linalg.norm(det_c[None, :, :] - pred[:, None, :], axis=2) / h[:, None]
+        near = (np.linalg.norm(last_c[:, None] - last_c[None, :], axis=2)
+                < p.swap_near * np.maximum(h[:, None], h[None, :]))
+        chosen = np.diag(res)[:, None] + np.diag(res)[None, :]
+        swapped = res + res.T
+        hit = np.triu(near & (chosen > p.swap_min) & (swapped < p.swap_ratio * chosen), k=1)
+        used: set[int] = set()
+        for i, j in zip(*np.nonzero(hit)):
+            if i in used or j in used:
+                continue
+            used.update((int(i), int(j)))
+            a, b = int(ids[i]), int(ids[j])
+            counts['swap'] += 2
+            suspects.extend((a, b))
+            pairs.append((a, b))
+
+    def _reappear(self, t, nids, nbox, nemb, nok, lost, counts, suspects, pairs) -> None:
+        p = self.p
+        cand = np.flatnonzero(lost & ~self._claimed[:lost.size] & ~self._at_border[:lost.size])
+        if cand.size == 0:
+            return
+        gap = np.maximum(t - self._seen[cand], 0.0)
+        cb = self._box[cand]
+        ch = np.maximum(cb[:, 3] - cb[:, 1], 1.0)
+        cc = _centres(cb) + np.where(self._has_vel[cand, None], self._vel[cand], 0.0) * \
+            np.minimum(gap, p.reappear_max_extrap_s)[:, None]
+        nc = _centres(nbox)
+        nh = np.maximum(nbox[:, 3] - nbox[:, 1], 1.0)
+        res = np.linalg.norm(nc[:, None, :] - cc[None, :, :], axis=2) / ch[None, :]
+        tol = p.reappear_pos + p.reappear_pos_per_s * gap
+        ratio = nh[:, None] / ch[None, :]
+        ok = (res < tol[None, :]) & (ratio < p.size_ratio) & (ratio > 1.0 / p.size_ratio)
+        if nemb is not None and self._emb.shape[1] == nemb.shape[1]:
+            both = nok[:, None] & self._has_emb[cand][None, :]
+            app = 1.0 - nemb @ self._emb[cand].T
+            # with embeddings on both sides the appearance decides
+            ok = np.where(both, app < p.reappear_dist, ok)
+            score = np.where(both, app, res)
+        else:
+            score = res
+        score = np.where(ok, score, np.inf)
+        id_of = self._id_of_rows()
+        taken = np.zeros(cand.size, bool)
+        for k in np.argsort(score.min(axis=1), kind='stable'):
+            s = np.where(taken, np.inf, score[k])
+            j = int(np.argmin(s))
+            if not np.isfinite(s[j]):
+                continue
+            taken[j] = True
+            self._claimed[cand[j]] = True
+            old, new = int(id_of[cand[j]]), int(nids[k])
+            counts['reappear'] += 1
+            suspects.extend((old, new))
+            pairs.append((new, old))
+
+    # -- state -------------------------------------------------------------------------------
+    def _id_of_rows(self) -> NDArray[np.int64]:
+        ids = self._slots.ids()
+        out = np.full(self._slots.capacity, -1, np.int64)
+        if ids.size:
+            out[self._slots.rows(ids)] = ids
+        return out
+
+    def _record(self, t, ids, boxes, emb, ok, width, height) -> None:
+        if ids.size == 0:
+            return
+        p = self.p
+        rows = self._alloc(ids, emb.shape[1] if emb is not None else 0)
+        c_new = _centres(boxes)
+        dt = t - self._seen[rows]
+        upd = self._has_box(rows) & (dt > 1e-9)
+        if upd.any():
+            r = rows[upd]
+            v_obs = (c_new[upd] - _centres(self._box[r])) / dt[upd, None]
+            m = p.velocity_momentum
+            self._vel[r] = np.where(self._has_vel[r, None], m * self._vel[r] + (1 - m) * v_obs,
+                                    v_obs)
+            self._has_vel[r] = True
+        self._box[rows] = boxes
+        self._seen[rows] = t
+        self._claimed[rows] = False
+        b = p.border_px
+        self._at_border[rows] = ((boxes[:, 0] <= b) | (boxes[:, 1] <= b)
+                                 | (boxes[:, 2] >= width - b) | (boxes[:, 3] >= height - b))
+        if emb is not None and ok.any() and self._emb.shape[1] == emb.shape[1]:
+            r = rows[ok]
+            e = emb[ok]
+            m = p.emb_momentum
+            mixed, good = normalise_rows(np.where(self._has_emb[r, None],
+                                              m * self._emb[r] + (1 - m) * e, e))
+            self._emb[r] = np.where(good[:, None], mixed, e)
+            self._has_emb[r] = True
+        self._box_known[rows] = True
+
+    def _has_box(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        return self._box_known[rows].copy()
+
+    def _prune(self, t: float) -> None:
+        ids = self._slots.ids()
+        if ids.size == 0:
+            return
+        rows = self._slots.rows(ids)
+        old = (t - self._seen[rows]) > self.p.window_s
+        if old.any():
+            freed = self._slots.remove(ids[old])
+            self._box_known[freed] = False
+            self._has_vel[freed] = False
+            self._has_emb[freed] = False

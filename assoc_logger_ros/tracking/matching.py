@@ -1,0 +1,127 @@
+"""Association by cost matrices: IoU, score fusion and thresholded linear assignment.
+
+All functions are vectorised and accept empty inputs (they return correctly shaped empties).
+
+:func:`assign` reproduces ``lap.lapjv(cost, extend_cost=True, cost_limit=thresh)`` as the ByteTrack
+reference uses it: there, every row and every column may stay unmatched at a price of
+``thresh / 2`` each, so a pair is worth taking only when its cost is below ``thresh``, and the
+solver maximises the total saving ``sum(thresh - cost)`` over the chosen pairs. That is *not* the
+same as solving the full assignment and dropping pairs above the threshold afterwards (which can
+give up two good pairs to make room for one bad one). Here the same optimum is found with SciPy on
+``min(cost - thresh, 0)``: pairs at or above the threshold cost nothing, i.e. count as unmatched.
+Isolated pairs (a row with one eligible column that has no other eligible row) are matched
+directly, so the solver only sees the ambiguous part of the matrix, which on real sequences is
+usually tiny or empty.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import linear_sum_assignment
+
+_I64 = NDArray[np.int64]
+
+
+def iou_matrix(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDArray[np.float64]:
+    """(N, M) intersection over union of xyxy boxes ``a`` (N, 4) and ``b`` (M, 4).
+
+    ``pixel_offset=1`` uses the inclusive-pixel convention (``w = x2 - x1 + 1``) of the
+    ``cython_bbox`` routine the ByteTrack reference calls.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return np.zeros((a.shape[0], b.shape[0]))
+    area_a = (a[:, 2] - a[:, 0] + pixel_offset) * (a[:, 3] - a[:, 1] + pixel_offset)
+    area_b = (b[:, 2] - b[:, 0] + pixel_offset) * (b[:, 3] - b[:, 1] + pixel_offset)
+    iw = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+          + pixel_offset)
+    ih = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+          + pixel_offset)
+    np.maximum(iw, 0.0, out=iw)
+    np.maximum(ih, 0.0, out=ih)
+    inter = iw * ih
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide='ignore', invalid='ignore'):
+        out = inter / union
+    out[~(union > 0)] = 0.0
+    return out
+
+
+def iou_distance(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDArray[np.float64]:
+    """``1 - IoU``: 0 for identical boxes, 1 for disjoint ones."""
+    return 1.0 - iou_matrix(a, b, pixel_offset=pixel_offset)
+
+
+def fuse_score(cost: ArrayLike, scores: ArrayLike) -> NDArray[np.float64]:
+    """Fold detection confidence into an IoU cost: ``1 - (1 - cost) * score`` per column.
+
+    A confident detection keeps its overlap; a weak one looks farther away, so a track prefers
+    the confident of two equally overlapping detections (ByteTrack's ``fuse_score``).
+    """
+    c = np.asarray(cost, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64).reshape(1, -1)
+    if c.size == 0:
+        return c.copy()
+    return 1.0 - (1.0 - c) * s
+
+
+def mask_classes(cost: NDArray[np.float64], track_classes: ArrayLike,
+                 det_classes: ArrayLike, value: float = np.inf) -> NDArray[np.float64]:
+    """Set ``cost[i, j] = value`` where track i and detection j have different classes."""
+    tc = np.asarray(track_classes).reshape(-1, 1)
+    dc = np.asarray(det_classes).reshape(1, -1)
+    if cost.size:
+        cost[tc != dc] = value
+    return cost
+
+
+def _empty_pairs() -> _I64:
+    return np.empty((0, 2), dtype=np.int64)
+
+
+def assign(cost: ArrayLike, thresh: float) -> tuple[_I64, _I64, _I64]:
+    """Minimum-cost matching where leaving a row or column unmatched costs ``thresh / 2``.
+
+    Args:
+        cost: (N, M) costs; ``inf``/NaN entries are never matched.
+        thresh: pairs with ``cost >= thresh`` are never matched.
+
+    Returns:
+        ``(pairs, free_rows, free_cols)``: (K, 2) int64 ``[row, col]`` sorted by row, and the
+        unmatched row and column indices in increasing order.
+    """
+    c = np.asarray(cost, dtype=np.float64)
+    n, m = c.shape
+    if n == 0 or m == 0:
+        return _empty_pairs(), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
+    eligible = c < thresh                       # False for NaN and inf too
+    row_deg = eligible.sum(axis=1)
+    col_deg = eligible.sum(axis=0)
+    rows_any = np.flatnonzero(row_deg)
+    if rows_any.size == 0:
+        return _empty_pairs(), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
+    # Isolated pairs: row with exactly one eligible column, which has exactly one eligible row.
+    single_rows = np.flatnonzero(row_deg == 1)
+    single_cols = eligible[single_rows].argmax(axis=1)
+    isolated = col_deg[single_cols] == 1
+    iso_r, iso_c = single_rows[isolated], single_cols[isolated]
+    row_col = np.full(n, -1, dtype=np.int64)
+    row_col[iso_r] = iso_c
+    rest_rows = np.flatnonzero((row_deg > 0) & (row_col < 0))
+    if rest_rows.size:
+        col_taken = np.zeros(m, dtype=bool)
+        col_taken[iso_c] = True
+        rest_cols = np.flatnonzero((col_deg > 0) & ~col_taken)
+        sub = c[np.ix_(rest_rows, rest_cols)]
+        gain = np.where(sub < thresh, sub - thresh, 0.0)
+        r, k = linear_sum_assignment(gain)
+        good = gain[r, k] < 0.0
+        row_col[rest_rows[r[good]]] = rest_cols[k[good]]
+    matched_rows = np.flatnonzero(row_col >= 0)
+    pairs = np.stack([matched_rows, row_col[matched_rows]], axis=1)
+    col_matched = np.zeros(m, dtype=bool)
+    col_matched[pairs[:, 1]] = True
+    return (pairs, np.flatnonzero(row_col < 0).astype(np.int64),
+            np.flatnonzero(~col_matched).astype(np.int64))

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up the environment (scripts/setup.sh) and run the test suite with it.
+#   bash scripts/test.sh                 # all tests under test/
+#   bash scripts/test.sh -m 'not slow'   # extra arguments go to pytest
+# ASSOC_TEST_TIMEOUT (seconds, default 1500) bounds the whole pytest run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${ASSOC_VENV:-$ROOT/.venv}
+
+bash "$ROOT/scripts/setup.sh"
+
+cd "$ROOT"
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+set +e
+timeout -k 30 -s INT "${ASSOC_TEST_TIMEOUT:-1500}" \
+    "$VENV/bin/python" -m pytest -q --durations=10 "$@"
+rc=$?
+set -e
+case $rc in
+    0) ;;
+    5) echo 'test.sh: ERROR: pytest collected no tests' >&2; rc=1 ;;
+    124) echo "test.sh: ERROR: tests ran past ${ASSOC_TEST_TIMEOUT:-1500} s" >&2 ;;
+esac
+exit $rc

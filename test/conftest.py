@@ -1,0 +1,84 @@
+"""Shared pytest set-up: keep ROS traffic on this machine, locate bench data, rclpy contexts.
+
+At import time, before any test module can import rclpy, this sets
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a ``ROS_DOMAIN_ID`` of this run's own (1..100,
+from the pid; ``ASSOC_TEST_DOMAIN_ID`` overrides it), so parallel runs do not see each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ['ROS_DOMAIN_ID'] = os.environ.get('ASSOC_TEST_DOMAIN_ID') or str(1 + os.getpid() % 100)
+if os.environ.get('ROS_DISTRO') == 'humble':
+    # Humble predates ROS_AUTOMATIC_DISCOVERY_RANGE.
+    os.environ['ROS_LOCALHOST_ONLY'] = '1'
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_data_dir() -> Path:
+    """Return the bench data folder: ``$ASSOC_BENCH_DATA`` or ../shared/bench-data."""
+    env = os.environ.get('ASSOC_BENCH_DATA')
+    if env:
+        return Path(env)
+    return REPO_ROOT.parent / 'shared' / 'bench-data'
+
+
+@functools.lru_cache(maxsize=1)
+def ros_missing_reason() -> str | None:
+    """None when rclpy and vision_msgs import, else why not (for skip messages)."""
+    try:
+        import rclpy  # noqa: F401
+    except ImportError as exc:
+        return f'rclpy is not importable ({exc}); run scripts/setup.sh and use .venv/bin/python'
+    try:
+        import vision_msgs.msg  # noqa: F401
+    except ImportError as exc:
+        return (f'vision_msgs is not importable ({exc}); scripts/setup.sh builds it from '
+                'third_party/vision_msgs')
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``ros`` tests without rclpy/vision_msgs and ``bench_data`` tests without the data."""
+    for item in items:
+        if item.get_closest_marker('ros') is not None:
+            reason = ros_missing_reason()
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+        if item.get_closest_marker('bench_data') is not None and not bench_data_dir().is_dir():
+            item.add_marker(pytest.mark.skip(
+                reason=f'bench data not found at {bench_data_dir()} (set ASSOC_BENCH_DATA)'))
+
+
+@pytest.fixture
+def bench_data() -> Path:
+    """The shared benchmark data folder; skips the test when it is absent."""
+    path = bench_data_dir()
+    if not path.is_dir():
+        pytest.skip(f'bench data not found at {path} (set ASSOC_BENCH_DATA)')
+    return path
+
+
+@pytest.fixture
+def rclpy_context():
+    """An initialised rclpy Context of the test's own, shut down afterwards; skips without ROS."""
+    reason = ros_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        yield context
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
