@@ -8,7 +8,7 @@ pixels (so cost does not depend on box size), pixels outside the detection's ins
 ignored when a mask is joined, and an RGB histogram (4 x 4 x 4 bins) is taken separately for the
 upper and lower half of the box (clothing above/below the waist). The two 64-bin halves are
 square-rooted (Hellinger) and the whole 128-vector is L2-normalised, so cosine distance works.
-All boxes are computed in one vectorised pass (a few milliseconds for 100 boxes).
+All boxes are computed in one vectorised pass (about 1 ms for 100 boxes).
 
 ReID plugin (``embedding_source: plugin``, ``embedding_plugin: 'my_pkg.reid:load'``): the
 named callable is called once with no arguments and must return an object implementing
@@ -40,6 +40,7 @@ GRID_H = 32
 GRID_W = 16
 BINS = 4
 COLOR_HIST_DIM = 2 * BINS ** 3
+_SHIFT = 8 - (BINS.bit_length() - 1)  # uint8 value >> _SHIFT = bin (BINS is a power of two)
 
 
 @runtime_checkable
@@ -67,6 +68,8 @@ def color_histogram(image: NDArray[np.uint8], boxes: NDArray[np.float64],
     valid = np.zeros(n, bool)
     if n == 0 or image is None or image.ndim != 3 or image.shape[2] < 3:
         return out, valid
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
     h, w = image.shape[:2]
     ok = np.isfinite(boxes).all(axis=1)
     b = np.where(ok[:, None], boxes, 0.0)
@@ -80,18 +83,21 @@ def color_histogram(image: NDArray[np.uint8], boxes: NDArray[np.float64],
     fx = (np.arange(GRID_W) + 0.5) / GRID_W
     ys = np.clip((y1[:, None] + fy[None, :] * (y2 - y1)[:, None]).astype(np.int64), 0, h - 1)
     xs = np.clip((x1[:, None] + fx[None, :] * (x2 - x1)[:, None]).astype(np.int64), 0, w - 1)
-    yy = ys[:, :, None]
-    xx = xs[:, None, :]
-    pix = image[yy, xx, :3]                                 # (N, GH, GW, 3)
-    q = (pix.astype(np.int64) * BINS) >> 8                  # 0..BINS-1 per channel
-    bins = (q[..., 0] * BINS + q[..., 1]) * BINS + q[..., 2]  # (N, GH, GW)
+    pixel = (ys[:, :, None] * w + xs[:, None, :]).reshape(-1)    # (N * GH * GW,) flat index
+    img = image if image.shape[2] == 3 and image.flags.c_contiguous else \
+        np.ascontiguousarray(image[:, :, :3])
+    flat_img = img.reshape(-1)
+    chan = [np.take(flat_img, pixel * 3 + c) >> _SHIFT for c in range(3)]  # 1-byte gathers
+    bins = ((chan[0].astype(np.int64) * BINS + chan[1]) * BINS + chan[2]).reshape(
+        n, GRID_H, GRID_W)
     half = (np.arange(GRID_H) >= GRID_H // 2).astype(np.int64)[None, :, None]
     bins = bins + half * BINS ** 3
     weight = np.ones(bins.shape, np.float64)
     if mask is not None and mask.shape[:2] == (h, w):
         lab = (np.arange(1, n + 1, dtype=np.int64) if labels is None
                else np.asarray(labels, np.int64).reshape(-1))
-        inside = mask[yy, xx] == lab[:, None, None]
+        flat_mask = np.ascontiguousarray(mask).reshape(-1)
+        inside = np.take(flat_mask, pixel).reshape(n, GRID_H, GRID_W) == lab[:, None, None]
         has = inside.reshape(n, -1).any(axis=1)
         weight = np.where(has[:, None, None], inside, weight)
     weight *= ok[:, None, None]

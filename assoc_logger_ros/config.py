@@ -188,6 +188,9 @@ class MemoryConfig(_Validated):
     reid_thresh: float = _param(
         0.15, 'Cosine distance under which a lost track is re-identified without overlap.',
         lo=0.0, hi=2.0)
+    appear_veto_thresh: float = _param(
+        0.5, 'Cosine distance above which appearance forbids a match with weak overlap (IoU '
+        'distance above proximity_thresh); 2 disables.', lo=0.0, hi=2.0)
     memory_prototypes: int = _param(
         5, 'Prototypes kept per track (k).', lo=0, hi=64)
     memory_ema: float = _param(
@@ -234,6 +237,9 @@ class RecorderConfig(_Validated):
     log_fsync: bool = _param(
         True, 'fsync each sample file before renaming it into place (survives power loss; '
         'false trades that for speed on slow media, a process crash is safe either way).')
+    log_wait_when_full: bool = _param(
+        False, 'Make submit wait for room in the queue instead of dropping the sample (offline '
+        'replay: reproducible output; never for live robots, it would stall tracking).')
     log_sync_period_s: float = _param(
         1.0, 'Longest time between fsyncs of the manifest and directory (0: after every '
         'sample); samples written since are re-added from their files after a power loss.',

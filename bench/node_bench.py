@@ -3,12 +3,13 @@
     nice .venv/bin/python bench/node_bench.py [--detections 100] [--seconds 3]
 
 For each target (a bare rclpy Detection2DArray subscriber, the tracker node with logging off,
-the tracker node with logging on) this script starts the target as its own process, publishes
-pre-serialized ``Detection2DArray`` messages of ``--detections`` smoothly moving boxes at each
-rate of ``--rates`` for ``--seconds``, and asks the target how many it handled. A rate is
-sustained when every message was handled (zero loss). It prints, per target, the highest
-sustained rate, the callback latency (median, p99) and CPU per message at that rate, and the
-ratio to the bare subscriber measured in the same run.
+the tracker node with logging on, the same with ``fast_cdr`` off) this script starts the target
+as its own process, publishes pre-serialized ``Detection2DArray`` messages of ``--detections``
+smoothly moving boxes at each rate of ``--rates`` for ``--seconds``, and asks the target how
+many it handled. A rate is sustained when every message was handled and (logging on) no sample
+was dropped. It prints, per target, the highest sustained rate, the callback latency (median,
+p99) and CPU per message at that rate, and the ratio to the bare subscriber measured in the
+same run.
 
 QoS on both sides is the node's default (reliable, keep-last 20). The bare subscriber's callback
 latency does not include rclpy's message decoding (it happens before the callback); the node's
@@ -40,15 +41,17 @@ CTL, REPORT = 'bench_ctl', 'bench_report'
 
 
 # ----------------------------------------------------------------------------- target side
-def run_target(role: str, log_dir: str) -> int:
+def run_target(role: str, log_dir: str, fast_cdr: bool) -> int:
     """A target process: 'bare' subscriber or the tracker 'node'; answers report requests."""
     import rclpy
     from rclpy.qos import QoSProfile
     from std_msgs.msg import String
     from vision_msgs.msg import Detection2DArray
 
-    ros_args = ['--ros-args', '-p', f'log_dir:={log_dir}', '-p', 'diagnostics_period_s:=3600.0',
-                '-p', 'image_width:=1920', '-p', 'image_height:=1080']
+    log_value = log_dir or "''"  # an empty value must be written as YAML ''
+    ros_args = ['--ros-args', '-p', f'log_dir:={log_value}', '-p', 'diagnostics_period_s:=3600.0',
+                '-p', 'image_width:=1920', '-p', 'image_height:=1080',
+                '-p', f'fast_cdr:={str(fast_cdr).lower()}']
     with rclpy.init(args=ros_args):
         latencies: list[float] = []
         count = [0]
@@ -76,8 +79,10 @@ def run_target(role: str, log_dir: str) -> int:
             frames = count[0] if role == 'bare' else node.frames_in
             lat = np.asarray(latencies) * 1e3
             cpu = time.process_time()
+            stats = {} if role == 'bare' else node.pipeline.stats()
             pub.publish(String(data=json.dumps({
                 'frames': frames, 'n_lat': int(lat.size),
+                'samples_dropped': int(stats.get('writer_dropped_queue_full', 0)),
                 'median_ms': float(np.median(lat)) if lat.size else 0.0,
                 'p99_ms': float(np.percentile(lat, 99)) if lat.size else 0.0,
                 'cpu_s': cpu - state['cpu']})))
@@ -141,12 +146,14 @@ class Driver:
         self.t_ns = 10**9
 
     def spin(self, seconds: float) -> None:
+        """Handle the driver's callbacks for ``seconds``."""
         import rclpy
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             rclpy.spin_once(self.node, timeout_sec=0.01)
 
     def wait_connected(self, timeout: float = 20.0) -> None:
+        """Wait until the target subscribed to detections and control, and reports."""
         end = time.monotonic() + timeout
         while (self.pub.get_subscription_count() < 1 or self.ctl.get_subscription_count() < 1
                or self.node.count_publishers(REPORT) < 1):
@@ -156,6 +163,7 @@ class Driver:
         self.spin(0.5)
 
     def send(self, rate: float, count: int) -> None:
+        """Publish ``count`` messages paced at ``rate``, stamps continuing at 30 Hz."""
         period = 1.0 / rate
         start = time.perf_counter()
         for i in range(count):
@@ -169,6 +177,7 @@ class Driver:
                 time.sleep(delay)
 
     def report(self) -> dict:
+        """Ask the target for its counters since the last report."""
         from std_msgs.msg import String
         before = len(self.reports)
         self.ctl.publish(String(data='report'))
@@ -195,13 +204,16 @@ class Driver:
             total += more['frames']
             lat_parts.append(more)
             merged['cpu_s'] += more['cpu_s']
+            merged['samples_dropped'] = more['samples_dropped']  # cumulative counter
         merged['frames'] = total
         return merged
 
 
-def bench_target(role: str, rates: list[float], seconds: float, pool, log_dir: str) -> dict:
+def bench_target(target: str, rates: list[float], seconds: float, pool, log_dir: str) -> dict:
     """Run one target through the rates; returns per-rate results."""
-    cmd = [sys.executable, __file__, '--role', role, '--log-dir', log_dir]
+    role = 'bare' if target == 'bare' else 'node'
+    fast = '0' if target.endswith('-rclpy') else '1'
+    cmd = [sys.executable, __file__, '--role', role, '--log-dir', log_dir, '--fast-cdr', fast]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     driver = Driver(pool)
@@ -209,19 +221,22 @@ def bench_target(role: str, rates: list[float], seconds: float, pool, log_dir: s
     try:
         driver.wait_connected()
         driver.send(30.0, 30)  # warm-up, not reported
-        driver.drained(30)
+        dropped = driver.drained(30)['samples_dropped']
         for rate in rates:
             sent = int(rate * seconds)
             driver.send(rate, sent)
             rep = driver.drained(sent)
             rep['sent'] = sent
             rep['lost'] = sent - rep['frames']
+            rep['samples_dropped'], dropped = rep['samples_dropped'] - dropped, rep[
+                'samples_dropped']
             rep['cpu_ms_per_msg'] = 1e3 * rep['cpu_s'] / max(rep['frames'], 1)
             results[rate] = rep
-            print(f'  {role:9s} {rate:6.0f} Hz: {rep["frames"]}/{sent} handled, callback '
+            print(f'  {target:12s} {rate:5.0f} Hz: {rep["frames"]}/{sent} handled, callback '
                   f'median {rep["median_ms"]:.2f} ms p99 {rep["p99_ms"]:.2f} ms, '
-                  f'{rep["cpu_ms_per_msg"]:.2f} ms CPU/msg', flush=True)
-            if rep['lost'] > 0:
+                  f'{rep["cpu_ms_per_msg"]:.2f} ms CPU/msg, samples dropped '
+                  f'{rep["samples_dropped"]}', flush=True)
+            if rep['lost'] > 0 or rep['samples_dropped'] > 0:
                 break
     finally:
         from std_msgs.msg import String
@@ -239,7 +254,8 @@ def bench_target(role: str, rates: list[float], seconds: float, pool, log_dir: s
 
 
 def best(results: dict) -> tuple[float, dict | None]:
-    ok = [r for r, rep in results.items() if rep['lost'] == 0]
+    """Highest rate with no lost frame and no dropped sample, and its results."""
+    ok = [r for r, rep in results.items() if rep['lost'] == 0 and rep['samples_dropped'] == 0]
     return (max(ok), results[max(ok)]) if ok else (0.0, None)
 
 
@@ -249,11 +265,13 @@ def main() -> int:
     parser.add_argument('--log-dir', default='')
     parser.add_argument('--detections', type=int, default=100)
     parser.add_argument('--seconds', type=float, default=3.0)
-    parser.add_argument('--rates', default='30,60,90,120,150,200,250,300,400')
-    parser.add_argument('--targets', default='bare,node-log-off,node-log-on')
+    parser.add_argument('--rates', default='30,60,90,120,150,180,210,240,270,300,350,400')
+    parser.add_argument('--fast-cdr', type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument('--targets', default='bare,node-log-off,node-log-on,node-log-on-rclpy',
+                        help='node-*-rclpy: fast_cdr off (rclpy message objects)')
     args = parser.parse_args()
     if args.role != 'driver':
-        return run_target(args.role, args.log_dir)
+        return run_target(args.role, args.log_dir, bool(args.fast_cdr))
 
     import rclpy
     rates = [float(r) for r in args.rates.split(',')]
@@ -264,17 +282,17 @@ def main() -> int:
     table = {}
     with tempfile.TemporaryDirectory(prefix='node_bench_') as tmp:
         for target in args.targets.split(','):
-            role = 'bare' if target == 'bare' else 'node'
-            log_dir = str(Path(tmp) / target) if target == 'node-log-on' else ''
-            table[target] = bench_target(role, rates, args.seconds, pool, log_dir)
+            log_dir = str(Path(tmp) / target) if target.startswith('node-log-on') else ''
+            table[target] = bench_target(target, rates, args.seconds, pool, log_dir)
             if log_dir:
                 samples = len(list(Path(log_dir).glob('sample_*.npz')))
                 print(f'  {target}: {samples} samples written', flush=True)
     rclpy.shutdown()
 
     bare_rate = best(table.get('bare', {}))[0]
-    print(f'\n| target | max rate, zero loss | callback median | callback p99 | CPU/msg '
-          f'| vs bare |\n|---|---|---|---|---|---|')
+    print('\nmax rate = highest rate with every frame handled and no sample dropped')
+    print('\n| target | max rate, zero loss | callback median | callback p99 | CPU/msg '
+          '| vs bare |\n|---|---|---|---|---|---|')
     for target, results in table.items():
         rate, rep = best(results)
         if rep is None:

@@ -17,6 +17,10 @@
 #   ASSOC_SETUP_ROUTE=wheels|system (skip the detection).
 set -euo pipefail
 
+# Bump when a change below must rebuild existing environments (the stamp hashes this, the
+# requirements and third_party/vision_msgs, not the whole script).
+ENV_VERSION=2
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${ASSOC_VENV:-$ROOT/.venv}
 REQ=$ROOT/requirements
@@ -45,6 +49,23 @@ hash_files() {  # sha256 over the names and contents of the given files (sorted)
         printf '%s\n' "${f#"$ROOT"/}"
         sha256sum <"$f"
     done | sha256sum | cut -c1-32
+}
+
+# cmake and a C/C++ compiler build vision_msgs; install them where they are missing (as root).
+need_tools() {
+    local missing=()
+    command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+    command -v c++ >/dev/null 2>&1 || missing+=(g++)
+    command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || missing+=(make)
+    [ "${#missing[@]}" = 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing ${missing[*]} with apt-get"
+        quiet apt-update apt-get update
+        quiet apt-install env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+            --no-install-recommends "${missing[@]}"
+    else
+        die "missing build tools: ${missing[*]} (install them, e.g. apt-get install ${missing[*]})"
+    fi
 }
 
 # One setup at a time per venv (several people share a checkout).
@@ -85,11 +106,13 @@ else
     NEED_VISION=1
 fi
 
-VISION_FILES=$(find "$ROOT/third_party/vision_msgs" -type f | LC_ALL=C sort)
+VISION_FILES=$(find "$ROOT/third_party/vision_msgs" -type f \( -name '*.msg' -o -name package.xml \
+    -o -name CMakeLists.txt \) | LC_ALL=C sort)
 ENV_KEY=$( {
     printf 'route=%s need_vision=%s venv=%s\n' "$ROUTE" "$NEED_VISION" "$VENV"
     "$BASE_PY" -c 'import sys; print(sys.version)'
-    hash_files "$ROOT/scripts/setup.sh" "$REQ"/*.in \
+    echo "env-version=$ENV_VERSION"
+    hash_files "$REQ"/*.in \
         "$REQ/constraints.txt" $VISION_FILES
 } | sha256sum | cut -c1-32)
 ENV_STAMP=$VENV/.assoc-env-stamp
@@ -112,7 +135,8 @@ install_env_hook() {
             [ -d "$d" ] && LIB_DIRS+=("$(cd "$d" && pwd -P)")
         done
     fi
-    libs=$(printf "'%s', " "${LIB_DIRS[@]}")
+    libs=''
+    [ "${#LIB_DIRS[@]}" = 0 ] || libs=$(printf "'%s', " "${LIB_DIRS[@]}")
     new=$(sed "s|^LIB_DIRS = \[\].*|LIB_DIRS = [${libs%, }]|" "$ROOT/scripts/venv_ros_env.py")
     if [ "$new" != "$(cat "$site/_assoc_ros_env.py" 2>/dev/null)" ]; then
         printf '%s\n' "$new" >"$site/_assoc_ros_env.py.tmp"
@@ -145,7 +169,6 @@ if [ "$ENV_OK" = 0 ]; then
         quiet pip "${PIP[@]}" -c "$REQ/constraints.txt" -r "$REQ/runtime.in" \
             -r "$REQ/test.in" -r "$REQ/ros.in" -r "$REQ/build.in"
     fi
-    SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
     install_env_hook
     if [ "$NEED_VISION" = 1 ]; then
@@ -162,6 +185,7 @@ if [ "$ENV_OK" = 0 ]; then
         else
             CMAKE_ENV=(env "AMENT_PREFIX_PATH=$VENV:${AMENT_PREFIX_PATH:-}" "PATH=$VENV/bin:$PATH")
         fi
+        need_tools
         BUILD=$VENV/.build/vision_msgs
         rm -rf "$BUILD"
         GEN=()
@@ -175,8 +199,11 @@ if [ "$ENV_OK" = 0 ]; then
         rm -rf "$BUILD"
     fi
 
-    quiet check-imports env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH \
-        "$VENV/bin/python" -c 'import rclpy, vision_msgs.msg, ament_index_python, numpy, scipy, yaml, rosbags'
+    CHECK_ENV=(env)
+    # Route B: prove that a bare start (no library path, no bootstrap marker) works.
+    [ "$ROUTE" = system ] || CHECK_ENV=(env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH)
+    quiet check-imports "${CHECK_ENV[@]}" "$VENV/bin/python" -c \
+        'import rclpy, vision_msgs.msg, ament_index_python, numpy, scipy, yaml, rosbags'
     echo "$ENV_KEY" >"$ENV_STAMP"
     rm -f "$VENV/.assoc-pkg-stamp"
     say "environment ready ($(($(date +%s) - T0)) s)"

@@ -1,13 +1,27 @@
-"""The node's raw-CDR fast path agrees with rclpy's own (de)serialization, byte for byte."""
+"""The node's raw-CDR fast path agrees with rclpy's own (de)serialization."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from test_messages import _snapshot
+from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
 
 pytestmark = pytest.mark.ros
+
+
+def _snapshot(out_ids, out_det, src):
+    z = np.zeros(0)
+    return AssociationSnapshot(
+        stamp_ns=0, frame_idx=0, width=1, height=1, frame_rate=30.0, track_ids=z,
+        track_states=z, track_class_ids=z, track_boxes=z, track_features=z,
+        track_embeddings=z, det_boxes=np.zeros((len(src), 4)), det_scores=z,
+        det_class_ids=z, det_visibility=z, det_source_index=np.asarray(src, np.int64),
+        det_features=z, det_embeddings=z, det_gt_ids=None, cost_matrix=z, mask_matrix=z,
+        match_stage=z, assigned_track_ids=z, new_track_ids=z,
+        output_track_ids=np.asarray(out_ids, np.int64), output_boxes=z, output_scores=z,
+        output_class_ids=z, output_det_index=np.asarray(out_det, np.int64),
+        est_id_switches_frame=0, est_id_switches=0, removed_track_ids=z)
 
 
 def _message(rng, n):

@@ -154,11 +154,15 @@ def _manifest(log_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_stable_ids_samples_and_diagnostics(harness_factory, tmp_path):
-    """A clean walk keeps one ID per walker; samples are valid; diagnostics are published."""
+@pytest.mark.parametrize('fast_cdr', [True, False])
+def test_stable_ids_samples_and_diagnostics(harness_factory, tmp_path, fast_cdr):
+    """A clean walk keeps one ID per walker; samples are valid; diagnostics are published.
+
+    Run with both input paths: raw CDR parsing and rclpy message objects.
+    """
     from assoc_logger_ros.recording.validate import validate
 
-    h = harness_factory()
+    h = harness_factory({'fast_cdr': fast_cdr})
     for k in range(25):
         h.send(10**9 + k * 33_333_333, walk(k))
     final = _ids_by_row(h.tracks[-1])
@@ -281,3 +285,178 @@ def test_bad_messages_are_survived_with_warnings(harness_factory):
     assert h.node.bad_messages >= 2
     assert len(h.tracks[-1].detections) == 4
     assert len(h.tracks[7].detections) == 0
+
+
+def test_missing_mask_released_after_tolerance_on_sim_time(harness_factory):
+    """Under use_sim_time a detection array waits for its mask until /clock passes tolerance."""
+    from rosgraph_msgs.msg import Clock
+
+    h = harness_factory({'use_sim_time': True, 'embedding_source': 'none',
+                         'mask_tolerance_s': 0.5})
+    clock_pub = h.peer.create_publisher(Clock, '/clock', 10)
+
+    def set_clock(sec: float) -> None:
+        msg = Clock()
+        msg.clock.sec, msg.clock.nanosec = int(sec), int(round((sec % 1) * 1e9))
+        clock_pub.publish(msg)
+        h.spin_until(lambda: abs(h.node.get_clock().now().nanoseconds - sec * 1e9) < 1e3)
+
+    h.spin_until(lambda: clock_pub.get_subscription_count() > 0)
+    set_clock(100.0)
+    h.send(100 * 10**9, walk(0), mask=None, expect_output=False)
+    h.spin_until(lambda: h.node.frames_in == 1)
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        h.executor.spin_once(timeout_sec=0.02)
+    assert h.tracks == [] and h.node.joiner.waiting == 1   # sim time has not moved
+    set_clock(100.3)
+    h.executor.spin_once(timeout_sec=0.05)
+    assert h.tracks == []
+    set_clock(100.6)
+    h.spin_until(lambda: len(h.tracks) == 1)
+    assert h.node.joiner.stats()['mask_misses'] == 1
+
+
+def _run_node_process(tmp_path, env_extra, ros_args, action):
+    """Start tracker_node's main() in a subprocess, run ``action(proc)``, return (rc, stderr)."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, **env_extra}
+    code = 'import sys; from assoc_logger_ros.adapters.node import main; sys.exit(main())'
+    proc = subprocess.Popen([sys.executable, '-c', code, '--ros-args', *ros_args],
+                            cwd=Path(__file__).resolve().parents[1], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        action(proc)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
+
+
+def test_bad_environment_value_fails_clearly(tmp_path):
+    """An out-of-range environment variable stops start-up with exit 2 and names the variable."""
+    from conftest import ros_missing_reason
+
+    if ros_missing_reason():
+        pytest.skip(ros_missing_reason())
+    rc, err = _run_node_process(tmp_path, {'CONFIDENCE_THRESHOLD': '5'}, [],
+                                lambda p: p.wait(timeout=30))
+    assert rc == 2, err
+    assert 'CONFIDENCE_THRESHOLD' in err and 'out of range' in err
+
+
+def test_sigint_flushes_samples(rclpy_context, tmp_path):
+    """Ctrl-C on the console script exits 0 after every queued sample reached the manifest."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from assoc_logger_ros.adapters import messages as conv
+
+    ns = f'/assoc_sigint_{os.getpid()}'
+    log_dir = tmp_path / 'logs'
+    peer = rclpy.create_node('peer', namespace=ns, context=rclpy_context)
+    pub = peer.create_publisher(Detection2DArray, 'detections', QoSProfile(depth=50))
+    got = []
+    peer.create_subscription(Detection2DArray, 'tracks', got.append, QoSProfile(depth=50))
+
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(peer)
+
+    def spin_until(pred, timeout=20.0):
+        end = time.monotonic() + timeout
+        while not pred():
+            assert time.monotonic() < end, 'timed out'
+            executor.spin_once(timeout_sec=0.05)
+
+    def action(proc):
+        spin_until(lambda: pub.get_subscription_count() > 0
+                   and peer.count_publishers(f'{ns}/tracks') > 0)
+        for k in range(15):
+            msg = conv.fill_detection_array(Detection2DArray(), Detection2D,
+                                            ObjectHypothesisWithPose, 10**9 + k * 33_333_333,
+                                            walk(k), np.full(4, 0.9), ['person'] * 4)
+            pub.publish(msg)
+        spin_until(lambda: len(got) == 15)
+
+    rc, err = _run_node_process(tmp_path, {}, ['-r', f'__ns:={ns}', '-p', f'log_dir:={log_dir}',
+                                               '-p', 'log_sync_period_s:=100.0'], action)
+    executor.shutdown()
+    peer.destroy_node()
+    assert rc == 0, err
+    records = _manifest(log_dir)
+    assert len(records) == len(list(log_dir.glob('sample_*.npz'))) >= 13
+    assert 'closed: 15 frames' in err
+
+
+def _messages(scene_frame):
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from assoc_logger_ros.adapters import messages as conv
+    from assoc_logger_ros.sim.scene import CLASS_NAMES
+
+    f = scene_frame
+    mask, image = f.render()
+    det = conv.fill_detection_array(Detection2DArray(), Detection2D, ObjectHypothesisWithPose,
+                                    f.stamp_ns, f.det_boxes, f.det_scores,
+                                    [CLASS_NAMES[c] for c in f.det_classes])
+    return (det, conv.fill_image(Image(), f.stamp_ns, mask, 'mono16'),
+            conv.fill_image(Image(), f.stamp_ns, image, 'rgb8'))
+
+
+def test_node_tracks_equal_library_pipeline(rclpy_context, tmp_path):
+    """On a generated scene with crossings, published IDs equal Pipeline's on the same messages.
+
+    The same messages go through ROS to the node and straight into ``Pipeline`` with the same
+    conversion functions: the contract the bag replay relies on ("the same samples as the live
+    node").
+    """
+    from assoc_logger_ros import config
+    from assoc_logger_ros.adapters import messages as conv
+    from assoc_logger_ros.appearance import color_histogram
+    from assoc_logger_ros.pipeline import Pipeline
+    from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
+
+    scene = generate_scene(SceneConfig(seed=3, num_frames=45, num_walkers=6))
+    params = {'log_dir': '', 'seg_enable': True, 'embedding_source': 'color_hist',
+              'mask_tolerance_s': 1.0}
+    h = Harness(rclpy_context, params)
+    try:
+        msgs = [_messages(f) for f in scene.frames]
+        for det, mask, image in msgs:
+            before = len(h.tracks)
+            h.pub_mask.publish(mask)
+            h.pub_img.publish(image)
+            h.pub_det.publish(det)
+            h.spin_until(lambda before=before: len(h.tracks) > before)
+        online = [[(d.id, d.bbox.center.position.x) for d in m.detections] for m in h.tracks]
+        assert h.node.joiner.stats()['mask_misses'] == 0
+    finally:
+        h.close()
+
+    pipe = Pipeline(config.resolve(explicit=params, env={}))
+    registry = conv.ClassRegistry()
+    offline = []
+    for k, (det, mask_msg, image_msg) in enumerate(msgs):
+        mask = conv.decode_label_image(mask_msg)
+        image = conv.decode_color_image(image_msg)
+        frame = conv.detections_to_frame(
+            det, registry=registry, frame_idx=k, mask=mask, image=image,
+            embed=lambda boxes, image=image, mask=mask: color_histogram(image, boxes, mask))
+        snap = pipe.process(frame)
+        out = conv.snapshot_to_tracks(snap, det, conv.TrackMessageFactory(
+            type(det), type(det.detections[0]) if det.detections else object))
+        offline.append([(d.id, d.bbox.center.position.x) for d in out.detections])
+    pipe.close()
+    assert online == offline
+    ids = {i for frame in online for i, _ in frame}
+    assert 3 <= len(ids) < 3 * scene.num_identities
+    assert np.mean([len(f) for f in online]) > 2

@@ -43,13 +43,37 @@ def _deps(root: ET.Element, *tags: str) -> set[str]:
     return {el.text.strip() for tag in tags for el in root.findall(tag) if el.text}
 
 
+def _optional_imports(tree: ast.AST) -> set[int]:
+    """Return the ids of imports in `try:` blocks that catch ImportError (optional extras)."""
+    optional: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = set()
+        for handler in node.handlers:
+            types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            caught |= {t.id for t in types if isinstance(t, ast.Name)}
+        if caught & {'ImportError', 'ModuleNotFoundError'}:
+            for stmt in node.body:
+                optional |= {id(n) for n in ast.walk(stmt)
+                             if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return optional
+
+
 def imported_modules() -> dict[str, str]:
-    """Top-level modules imported by the package and launch files -> one file importing it."""
+    """Top-level modules imported by the package and launch files -> one file importing it.
+
+    Imports guarded by ``try: ... except ImportError`` are optional extras (benchmark tools such
+    as trackeval) and are not required in package.xml.
+    """
     found: dict[str, str] = {}
     for folder in SCANNED:
         for path in sorted((REPO_ROOT / folder).rglob('*.py')):
             tree = ast.parse(path.read_text(encoding='utf-8'), filename=str(path))
+            optional = _optional_imports(tree)
             for node in ast.walk(tree):
+                if id(node) in optional:
+                    continue
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

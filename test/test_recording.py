@@ -380,3 +380,45 @@ def test_samples_on_disk_load_back_equal(tmp_path):
     assert list(loaded) == list(built)
     for key in built:
         np.testing.assert_array_equal(loaded[key], built[key])
+
+
+def test_manifest_append_failure_rolls_back(tmp_path, monkeypatch):
+    """If the manifest line cannot be appended, its sample is removed and writing stops."""
+    import errno
+
+    from assoc_logger_ros.recording import writer as writer_mod
+    w = SampleWriter(tmp_path, CFG)
+    w.submit(make_snapshot(seed=1), 's', {})
+    w.flush()
+    before = (tmp_path / 'manifest.jsonl').read_bytes()
+
+    def full(fd, data):
+        os.write(fd, data[:10])  # a partial line reaches the file first
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(writer_mod, '_write_all', full)
+    w.submit(make_snapshot(seed=2), 's', {})
+    w.flush()
+    w.close()
+    assert 'manifest failed' in w.stats()['stopped_reason']
+    assert (tmp_path / 'manifest.jsonl').read_bytes() == before
+    assert not (tmp_path / 'sample_0000001.npz').exists()
+    assert reconcile(tmp_path).messages == []
+
+
+def test_close_timeout_returns_false_then_completes(tmp_path):
+    """close(timeout) on a stuck worker returns False; a later close() finishes the job."""
+    w = SampleWriter(tmp_path, CFG)
+    gate = threading.Event()
+    original = w._write_one
+
+    def stuck(*args):
+        gate.wait(10)
+        original(*args)
+
+    w._write_one = stuck  # type: ignore[method-assign]
+    w.submit(make_snapshot(), 's', {})
+    assert w.close(timeout=0.2) is False
+    gate.set()
+    assert w.close() is True
+    assert w.stats()['written'] == 1

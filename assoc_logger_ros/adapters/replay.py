@@ -9,8 +9,8 @@ time as "now"; the joined messages become a Frame through the same conversion fu
 
 Differences from the node, all deliberate:
 
-- Nothing is dropped for speed: before each frame the replay waits until the writer queue has
-  room, so the output never depends on disk speed.
+- Nothing is dropped for speed: the writer runs with ``log_wait_when_full`` (and the replay waits
+  for queue room before each frame), so the output never depends on disk speed.
 - The session id is derived from the bag (``<bag name>-<start time ns>``) unless one is
   configured, so replaying a bag twice into two empty directories gives byte-identical samples.
 - Ground truth: a ``/gt`` topic (see :mod:`.bagio`) is matched to each frame's detections by
@@ -73,6 +73,7 @@ class ReplayResult:
     join: dict[str, Any] = field(default_factory=dict)
     decoder: str = ''
     track_s: float = 0.0
+    writer_wait_s: float = 0.0
     loop_s: float = 0.0
     flush_s: float = 0.0
 
@@ -118,9 +119,10 @@ class ReplayResult:
         if self.warnings:
             lines.append('  warnings: ' + ', '.join(
                 f'{kind} x{n}' for kind, n in sorted(self.warnings.items())))
-        lines.append(f'  time: {self.loop_s:.2f} s replay ({self.tracking_fps:.0f} frames/s, '
-                     f'{self.track_s:.2f} s in the tracker) + {self.flush_s:.2f} s final '
-                     f'flush = {self.end_to_end_fps:.0f} frames/s end to end')
+        lines.append(f'  time: {self.loop_s:.2f} s replay ({self.tracking_fps:.0f} frames/s; '
+                     f'{self.track_s:.2f} s in the tracker, {self.writer_wait_s:.2f} s waiting '
+                     f'for the writer) + {self.flush_s:.2f} s final flush = '
+                     f'{self.end_to_end_fps:.0f} frames/s end to end')
         return '\n'.join(lines)
 
 
@@ -286,21 +288,23 @@ def _pipeline_warn(warner: _Warner) -> Callable[[str], None]:
     return warn
 
 
-def _wait_for_writer(pipeline: Pipeline) -> None:
-    """Block until the writer queue can take a sample (replay never drops for speed)."""
+def _wait_for_writer(pipeline: Pipeline) -> float:
+    """Wait until the writer queue can take a sample; returns the seconds waited.
+
+    The pipeline's writer also has ``log_wait_when_full`` set (replay never drops for speed);
+    waiting here first keeps that wait out of the tracker's measured time.
+    """
     writer = pipeline.writer
     if writer is None or not pipeline.logging_enabled:
-        return
-    wait = getattr(writer, 'wait_for_space', None)
-    if wait is not None:
-        wait()
-        return
+        return 0.0
     limit = pipeline.settings.recorder.log_queue_size
-    q = getattr(writer, '_queue', None)
-    if q is None:
-        return
-    while q.qsize() >= limit and writer.stopped_reason is None:
+    t0 = time.perf_counter()
+    while True:
+        stats = writer.stats()
+        if stats['pending'] < limit or stats['stopped_reason'] is not None:
+            break
         time.sleep(0.0005)
+    return time.perf_counter() - t0
 
 
 def replay_bag(bag: str | Path, settings: Settings, *, detections_topic: str | None = None,
@@ -359,6 +363,8 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
             raise ReplayError(f'{det_topic} carries {conn.msgtype}, expected '
                               f'{bagio.DETECTION_ARRAY}')
 
+    # Offline: wait for the disk rather than drop a sample, so output never depends on speed.
+    settings = settings.replace(log_wait_when_full=True)
     sid = session_id or settings.recorder.session_id or session_id_for(bag_path,
                                                                        reader.start_time)
     result = ReplayResult(bag=str(bag_path), session_id=sid,
@@ -432,7 +438,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
             frame = replace(frame, gt_ids=ids)
             result.gt_frames += 1
             result.gt_matched += int((ids >= 0).sum())
-        _wait_for_writer(pipeline)
+        result.writer_wait_s += _wait_for_writer(pipeline)
         t0 = time.perf_counter()
         try:
             snap = pipeline.process(frame)

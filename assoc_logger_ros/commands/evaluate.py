@@ -27,6 +27,7 @@ METRICS = ('HOTA', 'DetA', 'AssA', 'MOTA', 'IDF1', 'IDSW', 'FP', 'FN')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's flags."""
     parser.add_argument('--gt-root', required=True, type=Path,
                         help='folder holding one MOTChallenge sequence folder per sequence')
     parser.add_argument('--results', required=True, type=Path, action='append',
@@ -155,6 +156,7 @@ def _parse_results(values: list[Path]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status."""
     results = _parse_results(args.results)
     for name, d in results.items():
         if not d.is_dir():

@@ -154,6 +154,8 @@ def merge_datasets(sources: list[str | os.PathLike[str]], out: str | os.PathLike
                 new = {**rec, 'npz': name}
             records.append(new)
     manifest.write(dst, records)
+    embed_dims = sorted({int(r['embed_dim']) for r in records if 'embed_dim' in r})
     return {'out': str(dst), 'sources': [str(d) for d in dirs], 'samples': len(records),
+            'embed_dims': embed_dims,
             'linked': how['link'], 'copied': how['copy'], 'rewritten': how['rewritten'],
             'renamed_sessions': renamed}

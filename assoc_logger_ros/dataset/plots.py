@@ -50,7 +50,7 @@ def report(directory: str | os.PathLike[str], out: str | os.PathLike[str] | None
     ax.legend()
     save(fig, 'tracks_detections.png')
 
-    every = max(1, len(recs) // max(1, max_samples))
+    every = max(1, -(-len(recs) // max(1, max_samples)))  # ceil: at most max_samples
     eligible, matched, vis = [], [], []
     for _, arrays, _ in ds.iter_loaded(every):
         if arrays is None:

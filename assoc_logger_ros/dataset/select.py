@@ -22,6 +22,7 @@ class Criteria:
     since_ns: int | None = None
     until_ns: int | None = None
     require_gt: bool = False
+    embed_dim: int | None = None
 
     def is_empty(self) -> bool:
         """True when no criterion is set (everything is kept)."""
@@ -55,6 +56,8 @@ def reject_reason(rec: dict[str, Any], c: Criteria, session_total: int) -> str |
         return 'after until'
     if c.require_gt and not rec.get('has_gt', False):
         return 'no ground truth'
+    if c.embed_dim is not None and rec.get('embed_dim') != c.embed_dim:
+        return 'embed_dim'
     return None
 
 
@@ -91,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument('--since-ns', type=int, help='earliest stamp_ns')
     g.add_argument('--until-ns', type=int, help='latest stamp_ns')
     g.add_argument('--require-gt', action='store_true', help='only samples with det_gt_ids')
+    g.add_argument('--embed-dim', type=int, help='only samples stored with this embedding width')
 
 
 def from_args(args: argparse.Namespace) -> Criteria:
@@ -100,4 +104,4 @@ def from_args(args: argparse.Namespace) -> Criteria:
         max_session_switches=args.max_session_switches, min_visibility=args.min_visibility,
         min_matched=args.min_matched, sessions=tuple(args.session),
         exclude_sessions=tuple(args.exclude_session), since_ns=args.since_ns,
-        until_ns=args.until_ns, require_gt=args.require_gt)
+        until_ns=args.until_ns, require_gt=args.require_gt, embed_dim=args.embed_dim)

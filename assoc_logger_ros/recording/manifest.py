@@ -33,7 +33,7 @@ def record_from_arrays(arrays: Mapping[str, np.ndarray], npz: str, nbytes: int
     return {
         'npz': npz,
         'session': str(arrays['session_id'][()]),
-        'frame_idx': int(arrays['frame_idx']),
+        'frame_idx': int(np.asarray(arrays['frame_idx']).reshape(-1)[0]),
         'stamp_ns': int(arrays['stamp_ns']),
         'tracks': int(arrays['track_ids'].shape[0]),
         'detections': int(arrays['det_boxes'].shape[0]),

@@ -15,6 +15,11 @@ import zipfile
 import numpy as np
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can hold
+# zlib level 1: on float32 features and embeddings it compresses within ~2 % of level 6 at a
+# fraction of the CPU time, which a small robot computer needs more (bench/writer_bench.py).
+COMPRESS_LEVEL = 1
+_LEVEL_ATTR = ('compress_level' if hasattr(zipfile.ZipInfo, 'compress_level')  # Python >= 3.13
+               else '_compresslevel')
 
 
 def encode(arrays: Mapping[str, np.ndarray], compress: bool = True) -> bytes:
@@ -25,6 +30,8 @@ def encode(arrays: Mapping[str, np.ndarray], compress: bool = True) -> bytes:
         for key, value in arrays.items():
             info = zipfile.ZipInfo(f'{key}.npy', date_time=_EPOCH)
             info.compress_type = method
+            if compress:  # ZipFile's compresslevel does not reach a hand-made ZipInfo
+                setattr(info, _LEVEL_ATTR, COMPRESS_LEVEL)
             info.external_attr = 0o644 << 16
             with zf.open(info, mode='w', force_zip64=True) as fh:
                 np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)

@@ -67,7 +67,7 @@ def build(snap: AssociationSnapshot, session_id: str, metadata: Mapping[str, Any
     det_emb, det_w, det_cut = fit_width(snap.det_embeddings, d, embed_cap)
     values: dict[str, Any] = {
         'schema_version': SCHEMA_VERSION,
-        'frame_idx': snap.frame_idx,
+        'frame_idx': np.array([snap.frame_idx]),
         'stamp_ns': snap.stamp_ns,
         'session_id': np.str_(session_id),
         'metadata': np.str_(metadata_json(snap, metadata, embed_cap)),

@@ -57,8 +57,8 @@ def _enum_text(enum_cls: type) -> str:
 
 FIELDS: tuple[Field, ...] = (
     Field('schema_version', 'int64', (), f'Sample schema version, {SCHEMA_VERSION}.'),
-    Field('frame_idx', 'int64', (), 'Index of the frame in its source (-1 when unknown).',
-          seed=True),
+    Field('frame_idx', 'int64', (1,), 'Index of the frame in its source (-1 when unknown); '
+          'shape (1,) like `detection_count` in the seed.', seed=True),
     Field('stamp_ns', 'int64', (), 'Frame stamp (header stamp) in nanoseconds.'),
     Field('session_id', 'U', (), 'Session label; track ids are only comparable within one.'),
     Field('metadata', 'U', (), 'JSON object, sorted keys: at least width, height (px) and fps, '
@@ -128,9 +128,10 @@ def schema_markdown() -> str:
         ' do not edit by hand). Every `sample_XXXXXXX.npz` loads with',
         '`np.load(path, allow_pickle=False)`. T = tracks the association considered, '
         'D = detections, K = embedding cap',
-        '(`log_embed_dim`). Text keys are 0-d numpy unicode arrays (`str(sample[key])`). '
-        'Keys marked *seed* are the',
-        'seed schema, unchanged.',
+        '(`log_embed_dim`). Shape `()` is a 0-d array (`int(sample[key])`); text keys are 0-d '
+        'numpy unicode arrays',
+        '(`str(sample[key])`). Keys marked *seed* are the seed schema, unchanged. '
+        '`det_gt_ids` is the only optional key.',
         '',
         '| key | dtype | shape | description |',
         '|---|---|---|---|',
@@ -148,7 +149,8 @@ def schema_markdown() -> str:
         'Consistency rules checked by `python -m assoc_logger_ros validate DIR`: T and D agree '
         'across keys;',
         '`detection_count[0] == D`; track ids are unique; every `assigned_track_ids` value is in '
-        '`track_ids` or -1;',
+        '`track_ids` or -1 and no track',
+        'is assigned twice;',
         'a detection is assigned exactly when its `match_stage` is not 0 and the assigned pair '
         'has `mask_matrix == 1`;',
         '`mask_matrix` holds only 0 and 1; features, costs and embeddings are finite; '

@@ -123,15 +123,22 @@ class SampleWriter:
 
     def submit(self, snapshot: AssociationSnapshot, session_id: str,
                metadata: Mapping[str, Any] | None = None) -> bool:
-        """Queue one snapshot; False (and counted) when dropped. Never blocks, never raises."""
+        """Queue one snapshot; False (and counted) when dropped. Never raises.
+
+        Never blocks either, unless ``log_wait_when_full`` (offline replay) asks it to wait
+        for room in the queue.
+        """
         if self._closed:
             self._counts['dropped_closed'] += 1
             return False
         if self._stopped_reason is not None:
             self._dropped_disk_submit += 1
             return False
+        item = (snapshot, str(session_id), dict(metadata or {}))
+        if self.cfg.log_wait_when_full:  # offline replay: back-pressure instead of drops
+            return self._put_waiting(item)
         try:
-            self._queue.put_nowait((snapshot, str(session_id), dict(metadata or {})))
+            self._queue.put_nowait(item)
         except queue.Full:
             self._counts['dropped_queue_full'] += 1
             self._throttle('queue', f'sample queue full ({self.cfg.log_queue_size}): dropped '
@@ -140,6 +147,18 @@ class SampleWriter:
             return False
         self._counts['queued'] += 1
         return True
+
+    def _put_waiting(self, item: tuple[Any, ...]) -> bool:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+            except queue.Full:
+                if self._stopped_reason is not None or not self._thread.is_alive():
+                    self._dropped_disk_submit += 1
+                    return False
+                continue
+            self._counts['queued'] += 1
+            return True
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued sample is written and synced; False on timeout."""
@@ -157,8 +176,8 @@ class SampleWriter:
     def close(self, timeout: float | None = None) -> bool:
         """Write what is queued, sync, stop the worker and unlock; idempotent.
 
-        Returns False when the worker did not finish within ``timeout`` seconds (samples still
-        queued are then lost, the directory stays valid and locked until the process exits).
+        Returns False when the worker did not finish within ``timeout`` seconds (the directory
+        stays valid; what is still queued is lost if the process then exits).
         """
         with self._close_lock:
             if self._close_result is not None:
@@ -169,10 +188,9 @@ class SampleWriter:
             except queue.Full:
                 pass
             self._thread.join(timeout)
-            if self._thread.is_alive():
+            if self._thread.is_alive():  # a later close() tries again
                 self._warn(f'sample writer did not finish within {timeout} s; '
-                           f'{self._queue.qsize()} queued sample(s) not written')
-                self._close_result = False
+                           f'{self._queue.qsize()} queued sample(s) not written yet')
                 return False
             self._sync()
             os.close(self._manifest_fd)

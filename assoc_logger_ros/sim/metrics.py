@@ -65,6 +65,7 @@ class MotMetrics:
     num_pred: int
     gt_ids: int
     idsw_per_frame: NDArray[np.int64]
+    idsw_events: tuple[tuple[int, int, int, int], ...] = ()   # (frame, gt, old id, new id)
 
     def row(self) -> dict[str, float]:
         """Headline numbers for a table (percentages)."""
@@ -85,6 +86,7 @@ def evaluate(gt: Sequence[FrameBoxes], pred: Sequence[FrameBoxes], *,
     prev_pairs: dict[int, int] = {}      # gt id -> tracker id matched in the previous frame
     tp = fp = fn = idsw = 0
     per_frame = np.zeros(len(gt), np.int64)
+    events: list[tuple[int, int, int, int]] = []
     num_gt = num_pred = 0
     for k, (g, p) in enumerate(zip(gt, pred)):
         num_gt += g.ids.size
@@ -116,6 +118,7 @@ def evaluate(gt: Sequence[FrameBoxes], pred: Sequence[FrameBoxes], *,
             if a in last_match and last_match[a] != b:
                 idsw += 1
                 per_frame[k] += 1
+                events.append((k, a, last_match[a], b))
             last_match[a] = b
             pairs[a] = b
         prev_pairs = pairs
@@ -125,7 +128,7 @@ def evaluate(gt: Sequence[FrameBoxes], pred: Sequence[FrameBoxes], *,
     idf1 = 2 * idtp / (num_gt + num_pred) if (num_gt + num_pred) else 0.0
     mota = 1.0 - (fn + fp + idsw) / num_gt if num_gt else 0.0
     return MotMetrics(idf1, idp, idr, mota, idsw, tp, fp, fn, num_gt, num_pred, n_g,
-                      per_frame)
+                      per_frame, tuple(events))
 
 
 def _index(id_lists: Iterable[NDArray[np.int64]]) -> dict[int, int]:

@@ -16,7 +16,8 @@ Reference details kept on purpose because they shape the benchmark numbers: scor
 to ``track_thresh`` are neither high nor low; unconfirmed tracks are not predicted; the first
 update activates new tracks at once; a lost track whose buffer ran out in one update can still be
 matched in stage 1 of the next one (the reference removes it from the lost list one update late),
-and a track that was once removed disappears at once if it is lost again.
+and a track that was once removed disappears at once if it is lost again. (In time mode that
+grace is also bounded in time: buffer + 2 nominal frames, which a regular stream never exceeds.)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ByteTracker:
         self._next_id = 1
         self._count = 0
         self._last_stamp_ns: int | None = None
+        self._gate_classes = False
         self.memory.reset()
         self.diagnostics.reset()
 
@@ -123,18 +125,32 @@ class ByteTracker:
         high = np.flatnonzero(scores > cfg.track_thresh)
         low = np.flatnonzero(scores < cfg.track_thresh)
 
+        expired_early = self._drop_late_expired(now) if not cfg.frame_mode else []
         unconfirmed = [t for t in self._tracked if not t.is_activated]
         pool = [t for t in self._tracked if t.is_activated] + self._lost
-        n_pool, n_unc = len(pool), len(unconfirmed)
+        n_pool = len(pool)
         considered = pool + unconfirmed
         n_trk = len(considered)
-        slots = np.fromiter((t.slot for t in considered), np.int64, n_trk)
-        prev_state = np.fromiter((t.state for t in considered), np.int8, n_trk)
-        trk_cls = np.fromiter((t.class_id for t in considered), np.int64, n_trk)
-        pre_conf = np.fromiter((t.score for t in considered), np.float64, n_trk)
-        pre_vis = np.fromiter((t.visibility for t in considered), np.float64, n_trk)
+        # one pass over the tracks: integer and float attributes as two arrays
+        ints = np.array([(t.slot, t.state, t.class_id, t.track_id, t.start_frame, t.frame_id,
+                          t.start_ns, t.last_ns) for t in considered],
+                        np.int64).reshape(n_trk, 8)
+        floats = np.array([(t.score, t.visibility) for t in considered],
+                          np.float64).reshape(n_trk, 2)
+        slots, prev_state, trk_cls, trk_ids = ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3]
+        if cfg.frame_mode:     # age and time since update, before this update
+            age = (clock_now - ints[:, 4]).astype(np.float64)
+            since = (clock_now - ints[:, 5]).astype(np.float64)
+        else:
+            age = (clock_now - ints[:, 6]) * clock_scale
+            since = (clock_now - ints[:, 7]) * clock_scale
+        pre_conf, pre_vis = floats.T
         for t in considered:
             t.det_index = -1
+        # class gating only matters when more than one class is present
+        all_cls = np.concatenate([trk_cls, classes])
+        self._gate_classes = bool(cfg.class_aware and all_cls.size
+                                  and all_cls.min() != all_cls.max())
 
         # predict tracked + lost tracks (unconfirmed ones are not predicted: reference)
         bank = self._bank
@@ -149,6 +165,7 @@ class ByteTracker:
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
         snapshot_states = np.where(prev_state == TrackState.REMOVED, TrackState.LOST,
                                    prev_state).astype(np.int8)
+        prev_state = prev_state.astype(np.int8)
         snapshot_states[n_pool:] = TrackState.NEW
 
         cost_all = np.ones((n_trk, n_det), np.float32)
@@ -159,13 +176,12 @@ class ByteTracker:
         # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
         pool_rows = np.arange(n_pool)
         lost_mask = prev_state[:n_pool] != TrackState.TRACKED
-        off = cfg.iou_pixel_offset
-        cost1 = fuse_score(iou_distance(pred_boxes[:n_pool], boxes[high], pixel_offset=off),
-                           scores[high])
+        # one IoU matrix for all stages (each stage reads its own block)
+        iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
+        cost1 = fuse_score(iou_cost[:n_pool][:, high], scores[high])
         same1 = self._same_class(trk_cls[:n_pool], classes[high])
         if emb is not None and self.memory_cfg.appear_memory_enable and n_pool and high.size:
-            ids1 = np.fromiter((t.track_id for t in pool), np.int64, n_pool)
-            app = self.memory.distance(ids1, emb[high], valid[high])
+            app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high])
             cost1 = fuse_appearance(cost1, app, lost_mask, self.memory_cfg,
                                     reid_allowed=same1)
         _, free_pool, free_high = self._stage(
@@ -174,7 +190,7 @@ class ByteTracker:
 
         # step 2: remaining tracked vs low-score dets, plain IoU at 0.5
         r_tracked = free_pool[~lost_mask[free_pool]]
-        cost2 = iou_distance(pred_boxes[r_tracked], boxes[low], pixel_offset=off)
+        cost2 = iou_cost[r_tracked][:, low]
         same2 = self._same_class(trk_cls[r_tracked], classes[low])
         _, free_r, _ = self._stage(
             cost2, same2, LOW_MATCH_THRESH, r_tracked, low, MatchStage.LOW,
@@ -184,8 +200,7 @@ class ByteTracker:
         # step 3: unconfirmed vs remaining high dets, IoU fused with score at 0.7
         unc_rows = np.arange(n_pool, n_trk)
         rest = high[free_high]
-        cost3 = fuse_score(iou_distance(pred_boxes[n_pool:], boxes[rest], pixel_offset=off),
-                           scores[rest])
+        cost3 = fuse_score(iou_cost[n_pool:][:, rest], scores[rest])
         same3 = self._same_class(trk_cls[n_pool:], classes[rest])
         _, free_unc, free_rest = self._stage(
             cost3, same3, UNCONFIRMED_MATCH_THRESH, unc_rows, rest, MatchStage.UNCONFIRMED,
@@ -221,7 +236,7 @@ class ByteTracker:
                 t.det_index = d
         for r in newly_lost.tolist():
             considered[r].state = TrackState.LOST
-        removed_now: list[Track] = []
+        removed_now: list[Track] = list(expired_early)
         for r in free_unc.tolist():
             t = considered[n_pool + r]
             t.state = TrackState.REMOVED
@@ -262,8 +277,7 @@ class ByteTracker:
         removed_ids = np.fromiter((t.track_id for t in removed_now), np.int64, len(removed_now))
 
         # appearance memory and switch diagnostics
-        matched_ids = np.fromiter((considered[r].track_id for r in matched_rows.tolist()),
-                                  np.int64, matched_rows.size)
+        matched_ids = trk_ids[matched_rows]
         new_ids = np.fromiter((t.track_id for t in new_tracks), np.int64, len(new_tracks))
         switches = self._observe(frame, now, fc, matched_ids, matched_dets, new_ids, new_dets,
                                  boxes, scores, vis, emb, valid)
@@ -274,13 +288,27 @@ class ByteTracker:
         out = [t for t in tracked if t.is_activated]
         return self._snapshot(
             frame, rows, boxes, scores, classes, vis, emb, considered, snapshot_states,
-            trk_cls, pred_mean, pred_boxes, clock_now, clock_scale, cost_all, mask_all, stage,
-            det_track, new_track_ids, out, switches, removed_ids, pre_conf, pre_vis)
+            trk_cls, pred_mean, pred_boxes, cost_all, mask_all, stage,
+            det_track, new_track_ids, out, switches, removed_ids, pre_conf, pre_vis, trk_ids,
+            age, since)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _drop_late_expired(self, now: int) -> list[Track]:
+        """Time mode: bound the reference's one-update grace of expired tracks in time.
+
+        On a regular stream an expired track is still matchable one frame later (gap = buffer
+        + 2 nominal frames), as in the reference; after a long pause it is not.
+        """
+        limit = (self.cfg.track_buffer_s + 2.0 / self.cfg.frame_rate) * 1e9 + _STAMP_TOLERANCE_NS
+        late = [t for t in self._lost if t.removed_at >= 0 and now - t.last_ns > limit]
+        if late:
+            self._lost = [t for t in self._lost if not (t.removed_at >= 0
+                                                        and now - t.last_ns > limit)]
+        return late
+
     def _same_class(self, track_cls: _I64, det_cls: _I64) -> NDArray[np.bool_] | None:
         """(T, D) class agreement, or None when matching is class-agnostic."""
-        if not self.cfg.class_aware:
+        if not self._gate_classes:
             return None
         return track_cls[:, None] == det_cls[None, :]
 
@@ -290,11 +318,11 @@ class ByteTracker:
                cost_all: NDArray[np.float32], mask_all: NDArray[np.float32],
                stage: NDArray[np.int8], det_track: _I64) -> tuple[_I64, _I64, _I64]:
         """Assign one stage, record its costs, mask and matches; return local indices."""
-        if cost.size:
-            cost_all[np.ix_(trk_rows, det_cols)] = cost
         gated = cost if same is None else np.where(same, cost, np.inf)
-        if gated.size:
-            mask_all[np.ix_(trk_rows, det_cols)] = gated < thresh
+        if cost.size:
+            block = (trk_rows[:, None], det_cols)
+            cost_all[block] = cost
+            mask_all[block] = gated < thresh
         pairs, free_t, free_d = assign(gated, thresh)
         if pairs.size:
             d = det_cols[pairs[:, 1]]
@@ -327,16 +355,16 @@ class ByteTracker:
         if not tracked or not lost:
             return tracked, lost, []
         bank = self._bank
-        ta = np.fromiter((t.slot for t in tracked), np.int64, len(tracked))
-        lb = np.fromiter((t.slot for t in lost), np.int64, len(lost))
+        ta_info = np.array([(t.slot, t.frame_id - t.start_frame) for t in tracked], np.int64)
+        lb_info = np.array([(t.slot, t.frame_id - t.start_frame) for t in lost], np.int64)
+        ta, lb = ta_info[:, 0], lb_info[:, 0]
         dist = iou_distance(kalman.xyah_to_xyxy(bank.mean[ta]),
                             kalman.xyah_to_xyxy(bank.mean[lb]),
                             pixel_offset=self.cfg.iou_pixel_offset)
         p, q = np.nonzero(dist < DUPLICATE_IOU_DIST)
         if p.size == 0:
             return tracked, lost, []
-        age_a = np.fromiter((t.frame_id - t.start_frame for t in tracked), np.int64, len(tracked))
-        age_b = np.fromiter((t.frame_id - t.start_frame for t in lost), np.int64, len(lost))
+        age_a, age_b = ta_info[:, 1], lb_info[:, 1]
         a_older = age_a[p] > age_b[q]
         drop_a = set(p[~a_older].tolist())
         drop_b = set(q[a_older].tolist())
@@ -386,23 +414,17 @@ class ByteTracker:
                   scores: NDArray[np.float64], classes: _I64, vis: NDArray[np.float32],
                   emb: NDArray[np.float32] | None, considered: list[Track],
                   states: NDArray[np.int8], trk_cls: _I64, pred_mean: NDArray[np.float64],
-                  pred_boxes: NDArray[np.float64], clock_now: int, clock_scale: float,
+                  pred_boxes: NDArray[np.float64],
                   cost_all: NDArray[np.float32], mask_all: NDArray[np.float32],
                   stage: NDArray[np.int8], det_track: _I64, new_track_ids: _I64,
                   out: list[Track], switches: int, removed_ids: _I64,
-                  conf: NDArray[np.float64], tvis: NDArray[np.float64]) -> AssociationSnapshot:
+                  conf: NDArray[np.float64], tvis: NDArray[np.float64],
+                  trk_ids: _I64, age: NDArray[np.float64],
+                  since: NDArray[np.float64]) -> AssociationSnapshot:
         """Freeze the association problem and its answer (tracks described as before it)."""
         n_trk, n_det = len(considered), rows.size
         cfg = self.cfg
-        track_ids = np.fromiter((t.track_id for t in considered), np.int64, n_trk)
-        if cfg.frame_mode:
-            age = np.fromiter((clock_now - t.start_frame for t in considered), np.float64, n_trk)
-            since = np.fromiter((clock_now - t.frame_id for t in considered), np.float64, n_trk)
-        else:
-            age = np.fromiter((clock_now - t.start_ns for t in considered), np.float64, n_trk)
-            since = np.fromiter((clock_now - t.last_ns for t in considered), np.float64, n_trk)
-            age *= clock_scale
-            since *= clock_scale
+        track_ids = trk_ids
         matched = det_track >= 0
         w, h = max(frame.width, 1), max(frame.height, 1)
         dim = 0 if emb is None else emb.shape[1]
@@ -413,7 +435,9 @@ class ByteTracker:
         assigned = np.full(n_det, -1, np.int64)
         assigned[matched] = track_ids[det_track[matched]]
         n_out = len(out)
-        out_slots = np.fromiter((t.slot for t in out), np.int64, n_out)
+        oi = np.array([(t.track_id, t.slot, t.class_id, t.det_index) for t in out],
+                      np.int64).reshape(n_out, 4)
+        out_scores = np.array([t.score for t in out], np.float64)
         src = (frame.source_index[rows] if frame.source_index is not None
                else rows.astype(np.int64))
         gt = frame.gt_ids[rows] if frame.gt_ids is not None else None
@@ -432,10 +456,9 @@ class ByteTracker:
                             else np.array(emb, np.float32)),
             det_gt_ids=gt, cost_matrix=cost_all, mask_matrix=mask_all, match_stage=stage,
             assigned_track_ids=assigned, new_track_ids=new_track_ids,
-            output_track_ids=np.fromiter((t.track_id for t in out), np.int64, n_out),
-            output_boxes=kalman.xyah_to_xyxy(self._bank.mean[out_slots]),
-            output_scores=np.fromiter((t.score for t in out), np.float64, n_out),
-            output_class_ids=np.fromiter((t.class_id for t in out), np.int64, n_out),
-            output_det_index=np.fromiter((t.det_index for t in out), np.int64, n_out),
+            output_track_ids=oi[:, 0].copy(),
+            output_boxes=kalman.xyah_to_xyxy(self._bank.mean[oi[:, 1]]),
+            output_scores=out_scores, output_class_ids=oi[:, 2].copy(),
+            output_det_index=oi[:, 3].copy(),
             est_id_switches_frame=switches, est_id_switches=self.est_id_switches,
             removed_track_ids=removed_ids)

@@ -2,7 +2,7 @@
 
 A recorder running for hours on a robot has no ground truth, yet its samples are only useful if
 the tracker's identities are. :class:`SwitchEstimator` watches the tracker's decisions and counts
-three kinds of evidence of an ID switch:
+four kinds of evidence of an ID switch:
 
 * **appearance** (needs embeddings): a matched detection is far from its track's appearance
   while close to another recent track's. One switch; the track adopts the new appearance, so an
@@ -11,9 +11,13 @@ three kinds of evidence of an ID switch:
   extrapolation from its last position, tolerance growing with the gap) and, when both have
   embeddings, looks like it. A ground-truth evaluation counts that fragment as one switch.
   Tracks lost at the image border are ignored (they left the view).
-* **swap**: two tracks that were close both moved against their own velocity while each moved
-  along the other's: the constant-velocity residual of the swapped assignment is much smaller
-  than that of the chosen one. Two switches (both identities changed).
+* **jump**: a track seen a moment ago is matched to a detection far (half a box height or
+  more) from where its own recent motion puts it: it took someone else's detection. One switch
+  per track (a flip of two tracks is two).
+* **swap**: two close tracks whose recent velocities (about 5 frames) fit each other's habitual
+  velocity (about 40 frames) much better than their own, while the habits differ: people who
+  cross keep walking their way, so tracks that suddenly walk the other's way have swapped. Two
+  switches (both identities changed); the habits then adopt the new motion.
 
 The estimator keeps its own light per-track state (last box, smoothed velocity, embedding EMA),
 so it works with the appearance memory disabled and costs O(M^2) per frame for M matches.
@@ -28,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from assoc_logger_ros.tracking.memory import SlotTable, grow_rows, normalise_rows
+from assoc_logger_ros.tracking.visibility import visibility_from_boxes
 
 
 @dataclass(frozen=True)
@@ -41,16 +46,22 @@ class SwitchParams:
     disagree_dist: float = 0.5       # own-track appearance farther than this ...
     agree_dist: float = 0.3          # ... while another track is closer than this ...
     agree_margin: float = 0.2        # ... by at least this much: appearance evidence
+    appearance_min_visibility: float = 0.8   # box-estimated visibility of a testifying match
     reappear_dist: float = 0.3       # new track this close to a lost one in appearance
     reappear_pos: float = 0.6        # base position tolerance for a reappearance (box heights)
     reappear_pos_per_s: float = 0.6  # tolerance growth per second of gap
     reappear_max_extrap_s: float = 0.5   # extrapolate a lost track's motion at most this long
     size_ratio: float = 1.5          # largest height ratio between a lost and a new track
     border_px: float = 10.0          # a track last seen this close to the border left the view
-    swap_ratio: float = 0.35         # swapped residual below this share of the chosen one ...
-    swap_min: float = 0.4            # ... and chosen residual (sum, box heights) above this
+    jump: float = 0.5                # a match this far (box heights) from the prediction ...
+    jump_max_gap_s: float = 0.2      # ... of a track seen this recently is a jump
+    swap_ratio: float = 0.5          # recent velocities fit the other's habit this much better
+    swap_sep: float = 1.0            # habits differ by more than this (box heights per second)
     swap_near: float = 1.0           # tracks closer than this (box heights) can swap
-    velocity_momentum: float = 0.7   # smoothing of the per-track velocity
+    swap_min_hits: int = 10          # matches before a track's habit is trusted
+    reappear_min_hits: int = 3       # matches before a lost track can be claimed (not a blip)
+    velocity_momentum: float = 0.7   # smoothing of the recent velocity (about 5 frames)
+    habit_momentum: float = 0.95     # smoothing of the habitual velocity (about 40 frames)
     emb_momentum: float = 0.8        # smoothing of the per-track embedding
 
 
@@ -63,7 +74,8 @@ class SwitchReport:
     appearance: int = 0
     reappear: int = 0
     swap: int = 0
-    pairs: tuple[tuple[int, int], ...] = field(default=())   # (track, other track) per event
+    pairs: tuple[tuple[int, int], ...] = field(default=())   # (track, other or -1) per event
+    jump: int = 0
 
 
 def _centres(b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -86,6 +98,8 @@ class SwitchEstimator:
         self._box = np.zeros((0, 4))
         self._vel = np.zeros((0, 2))
         self._has_vel = np.zeros(0, bool)
+        self._habit = np.zeros((0, 2))
+        self._hits = np.zeros(0, np.int64)
         self._seen = np.zeros(0)
         self._claimed = np.zeros(0, bool)
         self._at_border = np.zeros(0, bool)
@@ -93,14 +107,14 @@ class SwitchEstimator:
         self._has_emb = np.zeros(0, bool)
         self._box_known = np.zeros(0, bool)
         self.total = 0
-        self.by_kind = {'appearance': 0, 'reappear': 0, 'swap': 0}
+        self.by_kind = {'appearance': 0, 'reappear': 0, 'swap': 0, 'jump': 0}
         self._last_stamp: float | None = None
 
     def _alloc(self, ids: NDArray[np.int64], dim: int) -> NDArray[np.int64]:
         rows, fresh = self._slots.ensure(ids)
         cap = self._slots.capacity
         for name in ('_box', '_vel', '_has_vel', '_seen', '_claimed', '_at_border', '_has_emb',
-                     '_box_known'):
+                     '_box_known', '_habit', '_hits'):
             setattr(self, name, grow_rows(getattr(self, name), cap))
         if dim and self._emb.shape[1] != dim:
             self._emb = np.zeros((self._box.shape[0], dim), np.float32)
@@ -109,6 +123,7 @@ class SwitchEstimator:
         if fresh.any():
             f = rows[fresh]
             self._has_vel[f] = False
+            self._hits[f] = 0
             self._claimed[f] = False
             self._has_emb[f] = False
             self._box_known[f] = False
@@ -137,6 +152,7 @@ class SwitchEstimator:
             :class:`SwitchReport`; ``suspected_ids`` are the track IDs involved (freeze their
             appearance memory).
         """
+        p = self.p
         t = float(stamp_s)
         mids = np.asarray(matched_ids, np.int64).reshape(-1)
         mbox = np.asarray(matched_boxes, np.float64).reshape(-1, 4)
@@ -150,7 +166,7 @@ class SwitchEstimator:
             self._has_emb[:] = False
         suspects: list[int] = []
         pairs: list[tuple[int, int]] = []
-        counts = {'appearance': 0, 'reappear': 0, 'swap': 0}
+        counts = {'appearance': 0, 'reappear': 0, 'swap': 0, 'jump': 0}
 
         known_rows = self._slots.rows(mids)
         known = known_rows >= 0
@@ -158,11 +174,14 @@ class SwitchEstimator:
 
         # evidence 1: appearance disagreement on a match
         if memb is not None and known.any() and self._has_emb.any():
-            self._appearance(mids, known_rows, memb, mok, live, counts, suspects, pairs)
+            # a partly hidden detection looks like its occluder: only clear views testify
+            vis = visibility_from_boxes(np.concatenate([mbox, nbox]))[:mids.size]
+            clear = mok & (vis >= p.appearance_min_visibility)
+            self._appearance(mids, known_rows, memb, clear, live, counts, suspects, pairs)
 
-        # evidence 3: crossing tracks that swap (needs velocities of both)
-        if known.sum() >= 2:
-            self._swaps(t, mids, known_rows, mbox, counts, suspects, pairs)
+        # evidence 4: a track jumping to a detection far from where it was heading
+        if known.any():
+            self._jumps(t, mids, known_rows, mbox, counts, suspects, pairs)
 
         # evidence 2: a lost identity reappearing under a new ID
         if nids.size:
@@ -174,6 +193,10 @@ class SwitchEstimator:
         # bookkeeping: matched tracks move on, new tracks enter
         self._record(t, mids, mbox, memb, mok, width, height)
         self._record(t, nids, nbox, nemb, nok, width, height)
+
+        # evidence 3: crossing tracks that swap (on the velocities including this frame)
+        if known.sum() >= 2:
+            self._swaps(mids[known], known_rows[known], counts, suspects, pairs)
         self._prune(t)
         self._last_stamp = t
         count = sum(counts.values())
@@ -182,7 +205,7 @@ class SwitchEstimator:
             self.by_kind[k] += v
         return SwitchReport(count, np.unique(np.asarray(suspects, np.int64)),
                             counts['appearance'], counts['reappear'], counts['swap'],
-                            tuple(pairs))
+                            tuple(pairs), counts['jump'])
 
     # -- evidence ----------------------------------------------------------------------------
     @staticmethod
@@ -234,39 +257,58 @@ class SwitchEstimator:
         # adopt the new appearance so the same mix-up is not counted again next frame
         self._emb[r[hit]] = e[hit]
 
-    def _swaps(self, t, mids, rows, mbox, counts, suspects, pairs) -> None:
+    def _swaps(self, ids, rows, counts, suspects, pairs) -> None:
         p = self.p
-        sel = rows >= 0
-        sel[sel] = self._has_vel[rows[sel]]
+        sel = self._hits[rows] >= p.swap_min_hits
         if sel.sum() < 2:
             return
-        r = rows[sel]
-        ids = mids[sel]
-        det_c = _centres(mbox[sel])
-        last_b = self._box[r]
-        last_c = _centres(last_b)
-        h = np.maximum(last_b[:, 3] - last_b[:, 1], 1.0)
-        dt = np.clip(t - self._seen[r], 0.0, p.reappear_max_extrap_s)
-        pred = last_c + self._vel[r] * dt[:, None]
-        res = np.linalg.norm(det_c[None, :, :] - pred[:, None, :], axis=2) / h[:, None]
-        near = (np.linalg.norm(last_c[:, None] - last_c[None, :], axis=2)
+        r, ids = rows[sel], ids[sel]
+        b = self._box[r]
+        h = np.maximum(b[:, 3] - b[:, 1], 1.0)
+        c = _centres(b)
+        fast = self._vel[r] / h[:, None]                # box heights per second
+        habit = self._habit[r] / h[:, None]
+        near = (np.linalg.norm(c[:, None] - c[None, :], axis=2)
                 < p.swap_near * np.maximum(h[:, None], h[None, :]))
-        chosen = np.diag(res)[:, None] + np.diag(res)[None, :]
-        swapped = res + res.T
-        hit = np.triu(near & (chosen > p.swap_min) & (swapped < p.swap_ratio * chosen), k=1)
+        own = np.linalg.norm(fast - habit, axis=1)
+        cross = np.linalg.norm(fast[:, None] - habit[None, :], axis=2)   # [i, j]: i fits j's
+        chosen = own[:, None] + own[None, :]
+        swapped = cross + cross.T
+        sep = np.linalg.norm(habit[:, None] - habit[None, :], axis=2)
+        hit = np.triu(near & (sep > p.swap_sep) & (swapped < p.swap_ratio * chosen), k=1)
         used: set[int] = set()
         for i, j in zip(*np.nonzero(hit)):
             if i in used or j in used:
                 continue
             used.update((int(i), int(j)))
-            a, b = int(ids[i]), int(ids[j])
+            a, b_ = int(ids[i]), int(ids[j])
             counts['swap'] += 2
-            suspects.extend((a, b))
-            pairs.append((a, b))
+            suspects.extend((a, b_))
+            pairs.append((a, b_))
+            self._habit[r[[i, j]]] = self._vel[r[[i, j]]]     # accept the new motion
+
+    def _jumps(self, t, mids, rows, mbox, counts, suspects, pairs) -> None:
+        p = self.p
+        sel = rows >= 0
+        sel[sel] = self._has_vel[rows[sel]] & ((t - self._seen[rows[sel]]) <= p.jump_max_gap_s)
+        if not sel.any():
+            return
+        r = rows[sel]
+        last = self._box[r]
+        h = np.maximum(last[:, 3] - last[:, 1], 1.0)
+        dt = (t - self._seen[r])[:, None]
+        pred = _centres(last) + self._vel[r] * dt
+        res = np.linalg.norm(_centres(mbox[sel]) - pred, axis=1) / h
+        hit = res > p.jump
+        for tid in mids[sel][hit].tolist():
+            counts['jump'] += 1
+            suspects.append(int(tid))
+            pairs.append((int(tid), -1))
 
     def _reappear(self, t, nids, nbox, nemb, nok, lost, counts, suspects, pairs) -> None:
         p = self.p
-        cand = np.flatnonzero(lost & ~self._claimed[:lost.size] & ~self._at_border[:lost.size])
+        cand = np.flatnonzero(lost & ~self._claimed[:lost.size] & ~self._at_border[:lost.size]
+                              & (self._hits[:lost.size] >= p.reappear_min_hits))
         if cand.size == 0:
             return
         gap = np.maximum(t - self._seen[cand], 0.0)
@@ -322,10 +364,12 @@ class SwitchEstimator:
         if upd.any():
             r = rows[upd]
             v_obs = (c_new[upd] - _centres(self._box[r])) / dt[upd, None]
-            m = p.velocity_momentum
-            self._vel[r] = np.where(self._has_vel[r, None], m * self._vel[r] + (1 - m) * v_obs,
-                                    v_obs)
+            m, mh = p.velocity_momentum, p.habit_momentum
+            had = self._has_vel[r, None]
+            self._vel[r] = np.where(had, m * self._vel[r] + (1 - m) * v_obs, v_obs)
+            self._habit[r] = np.where(had, mh * self._habit[r] + (1 - mh) * v_obs, v_obs)
             self._has_vel[r] = True
+        self._hits[rows] += 1
         self._box[rows] = boxes
         self._seen[rows] = t
         self._claimed[rows] = False

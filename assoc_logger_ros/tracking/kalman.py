@@ -24,14 +24,20 @@ STD_WEIGHT_POSITION = 1.0 / 20.0
 STD_WEIGHT_VELOCITY = 1.0 / 160.0
 
 _F64 = NDArray[np.float64]
+_VEL_ROWS = np.arange(4)
+_VEL_COLS = np.arange(4, 8)
+_DIAG = np.arange(8)
 
 
 def xyxy_to_xyah(boxes: ArrayLike) -> _F64:
     """(N, 4) corners -> (N, 4) ``cx, cy, w/h, h``."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    w = b[:, 2] - b[:, 0]
-    h = b[:, 3] - b[:, 1]
-    return np.stack([b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w / h, h], axis=1)
+    out = np.empty_like(b)
+    wh = b[:, 2:4] - b[:, 0:2]
+    out[:, 0:2] = b[:, 0:2] + 0.5 * wh
+    out[:, 2] = wh[:, 0] / wh[:, 1]
+    out[:, 3] = wh[:, 1]
+    return out
 
 
 def xyah_to_xyxy(xyah: ArrayLike) -> _F64:
@@ -39,11 +45,12 @@ def xyah_to_xyxy(xyah: ArrayLike) -> _F64:
     m = np.asarray(xyah, dtype=np.float64)
     if m.ndim == 1:
         m = m.reshape(1, -1)
-    h = m[:, 3]
-    w = m[:, 2] * h
-    x1 = m[:, 0] - 0.5 * w
-    y1 = m[:, 1] - 0.5 * h
-    return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+    out = np.empty((m.shape[0], 4))
+    out[:, 3] = m[:, 3]
+    out[:, 2] = m[:, 2] * m[:, 3]             # width
+    out[:, 0:2] = m[:, 0:2] - 0.5 * out[:, 2:4]
+    out[:, 2:4] += out[:, 0:2]
+    return out
 
 
 def initiate(measurement: ArrayLike) -> tuple[_F64, _F64]:
@@ -89,19 +96,15 @@ def predict(mean: ArrayLike, cov: ArrayLike, dt: ArrayLike = 1.0) -> tuple[_F64,
 
     new_mean = m.copy()
     new_mean[:, :4] += d[:, None] * m[:, 4:]
-    # Block form of F P F^T with P = [[A, B], [B^T, C]]: cheaper than two batched 8x8 products.
-    a = p[:, :4, :4]
-    b = p[:, :4, 4:]
-    c = p[:, 4:, 4:]
-    d3 = d[:, None, None]
-    b_new = b + d3 * c
-    new_cov = np.empty_like(p)
-    new_cov[:, :4, :4] = a + d3 * (b + np.swapaxes(b, 1, 2)) + (d3 * d3) * c
-    new_cov[:, :4, 4:] = b_new
-    new_cov[:, 4:, :4] = np.swapaxes(b_new, 1, 2)
-    new_cov[:, 4:, 4:] = c
-    idx = np.arange(8)
-    new_cov[:, idx, idx] += q
+    if n and np.all(d == d[0]):
+        f = np.eye(8)
+        f[_VEL_ROWS, _VEL_COLS] = d[0]
+        new_cov = f @ p @ f.T                  # one F for every track (the usual case)
+    else:
+        f = np.broadcast_to(np.eye(8), (n, 8, 8)).copy()
+        f[:, _VEL_ROWS, _VEL_COLS] = d[:, None]
+        new_cov = f @ p @ np.swapaxes(f, 1, 2)
+    new_cov[:, _DIAG, _DIAG] += q
     return new_mean, new_cov
 
 

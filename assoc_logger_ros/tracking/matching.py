@@ -9,9 +9,8 @@ solver maximises the total saving ``sum(thresh - cost)`` over the chosen pairs. 
 same as solving the full assignment and dropping pairs above the threshold afterwards (which can
 give up two good pairs to make room for one bad one). Here the same optimum is found with SciPy on
 ``min(cost - thresh, 0)``: pairs at or above the threshold cost nothing, i.e. count as unmatched.
-Isolated pairs (a row with one eligible column that has no other eligible row) are matched
-directly, so the solver only sees the ambiguous part of the matrix, which on real sequences is
-usually tiny or empty.
+When every eligible pair is isolated (its row and its column have no other eligible entry) the
+pairs are taken directly; otherwise the solver only sees rows and columns with an eligible entry.
 """
 
 from __future__ import annotations
@@ -99,29 +98,23 @@ def assign(cost: ArrayLike, thresh: float) -> tuple[_I64, _I64, _I64]:
     eligible = c < thresh                       # False for NaN and inf too
     row_deg = eligible.sum(axis=1)
     col_deg = eligible.sum(axis=0)
-    rows_any = np.flatnonzero(row_deg)
-    if rows_any.size == 0:
-        return _empty_pairs(), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
-    # Isolated pairs: row with exactly one eligible column, which has exactly one eligible row.
-    single_rows = np.flatnonzero(row_deg == 1)
-    single_cols = eligible[single_rows].argmax(axis=1)
-    isolated = col_deg[single_cols] == 1
-    iso_r, iso_c = single_rows[isolated], single_cols[isolated]
-    row_col = np.full(n, -1, dtype=np.int64)
-    row_col[iso_r] = iso_c
-    rest_rows = np.flatnonzero((row_deg > 0) & (row_col < 0))
-    if rest_rows.size:
-        col_taken = np.zeros(m, dtype=bool)
-        col_taken[iso_c] = True
-        rest_cols = np.flatnonzero((col_deg > 0) & ~col_taken)
-        sub = c[np.ix_(rest_rows, rest_cols)]
-        gain = np.where(sub < thresh, sub - thresh, 0.0)
+    if row_deg.max() <= 1 and col_deg.max() <= 1:
+        # every eligible pair is isolated: all of them are in the optimum (the common case)
+        r, k = np.nonzero(eligible)
+    else:
+        rows = np.flatnonzero(row_deg)
+        cols = np.flatnonzero(col_deg)
+        sub = c[rows[:, None], cols]
+        ok = eligible[rows[:, None], cols]
+        gain = np.where(ok, sub - thresh, 0.0)
         r, k = linear_sum_assignment(gain)
         good = gain[r, k] < 0.0
-        row_col[rest_rows[r[good]]] = rest_cols[k[good]]
-    matched_rows = np.flatnonzero(row_col >= 0)
-    pairs = np.stack([matched_rows, row_col[matched_rows]], axis=1)
-    col_matched = np.zeros(m, dtype=bool)
-    col_matched[pairs[:, 1]] = True
-    return (pairs, np.flatnonzero(row_col < 0).astype(np.int64),
-            np.flatnonzero(~col_matched).astype(np.int64))
+        r, k = rows[r[good]], cols[k[good]]
+    row_free = np.ones(n, dtype=bool)
+    row_free[r] = False
+    col_free = np.ones(m, dtype=bool)
+    col_free[k] = False
+    pairs = np.empty((r.size, 2), dtype=np.int64)
+    pairs[:, 0] = r
+    pairs[:, 1] = k
+    return pairs, np.flatnonzero(row_free), np.flatnonzero(col_free)

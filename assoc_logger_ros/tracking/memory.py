@@ -403,6 +403,11 @@ def fuse_appearance(iou_cost: ArrayLike, app_dist: ArrayLike | None,
     * Tracked tracks (BoT-SORT): where the pair is close (``iou_dist <= proximity_thresh``,
       ``iou_dist`` defaulting to ``iou_cost``) and ``app_dist <= appear_thresh``, the cost is
       ``min(iou_cost, app_dist)``; elsewhere it stays ``iou_cost``.
+    * Veto: where the overlap is weak (``iou_dist > proximity_thresh``) and the appearance
+      clearly differs (``app_dist > appear_veto_thresh``), the cost becomes at least 1.0, so
+      ByteTrack's loose ``match_thresh`` cannot hand a track to a passer-by that merely grazes
+      its predicted box. Strong overlaps are never vetoed (a descriptor glitch must not break a
+      track that geometry supports).
     * Lost tracks: the same, and in addition, anywhere in the image, a pair with
       ``app_dist <= reid_thresh`` gets cost ``min(iou_cost, app_dist)``: re-identification
       without overlap. ``reid_allowed`` (T, D) bool can restrict that (e.g. same class, within
@@ -439,4 +444,8 @@ def fuse_appearance(iou_cost: ArrayLike, app_dist: ArrayLike | None,
             reid &= (app <= best[None, :]) & clear[None, :]
     use = near | reid
     cost[use] = np.minimum(cost[use], app[use])
+    if cfg.appear_veto_thresh < 2.0:
+        with np.errstate(invalid='ignore'):
+            veto = known & (app > cfg.appear_veto_thresh) & (prox > cfg.proximity_thresh)
+        cost[veto] = np.maximum(cost[veto], 1.0)
     return cost
