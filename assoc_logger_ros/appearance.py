@@ -8,7 +8,7 @@ pixels (so cost does not depend on box size), pixels outside the detection's ins
 ignored when a mask is joined, and an RGB histogram (4 x 4 x 4 bins) is taken separately for the
 upper and lower half of the box (clothing above/below the waist). The two 64-bin halves are
 square-rooted (Hellinger) and the whole 128-vector is L2-normalised, so cosine distance works.
-All boxes are computed in one vectorised pass (about 1 ms for 100 boxes).
+All boxes are computed in one vectorised pass (a few ms for 100 boxes of any size).
 
 ReID plugin (``embedding_source: plugin``, ``embedding_plugin: 'my_pkg.reid:load'``): the
 named callable is called once with no arguments and must return an object implementing

@@ -6,8 +6,10 @@ conditions interleaved:
 
 - baseline: the tracker alone (``Pipeline.process`` on Frames built in memory from the MOT
   files, logging off) — the floor any replay pays;
-- replay, logging off / on (defaults: compressed, fsync per sample) / on without fsync;
-  the replay waits for the writer (never drops), so "on" is bounded by the writer's throughput;
+- replay, logging off / on with the replay command's defaults (compressed, writer in a child
+  process, no per-sample fsync) / on with the writer as a thread (the node's arrangement) / on
+  with an fsync per sample (the recorder's default for robots); the replay waits for the writer
+  (never drops), so "on" is bounded by the writer's throughput;
 - replay of the bag with ground truth (``--with-gt``: /gt decoded and matched by IoU), logging on.
 
 Columns: tracking frames/s (the replay loop, samples possibly still queued), end-to-end frames/s
@@ -59,12 +61,13 @@ def run_baseline(frames: list) -> dict:
     return {'loop': dt, 'e2e': dt, 'track': dt, 'wait': 0.0, 'frames': len(frames)}
 
 
-def replay_once(bag: Path, tmp: Path, logging: bool, extra: dict) -> dict:
+def replay_once(bag: Path, tmp: Path, logging: bool, extra: dict,
+                writer_process: bool | None = None) -> dict:
     log_dir = tmp / 'log'
     if log_dir.exists():
         shutil.rmtree(log_dir)
     settings = resolve({**SIZE, **extra, 'log_dir': str(log_dir) if logging else ''}, env={})
-    r = replay_bag(bag, settings, progress=False)
+    r = replay_bag(bag, settings, progress=False, writer_process=writer_process)
     if logging and r.samples_written != r.frames - 1:
         print(f'WARNING: {r.samples_written} samples for {r.frames} frames', file=sys.stderr)
     return {'loop': r.loop_s, 'e2e': r.loop_s + r.flush_s, 'track': r.track_s,
@@ -112,13 +115,15 @@ def main() -> int:
         bagio.write_mot_sequence(seq, det, bag_gt, with_gt=True, last_frame=args.frames)
         print(f'bags written in {time.perf_counter() - t0:.1f} s')
         frames = list(mot.iter_frames(seq, det, last_frame=args.frames))
+        nofsync = {'log_fsync': False}  # the replay command's default
         conditions = {
             'baseline: tracker only': lambda: run_baseline(frames),
             'replay, logging off': lambda: replay_once(bag, tmp, False, {}),
-            'replay, logging on': lambda: replay_once(bag, tmp, True, {}),
-            'replay, logging on, no fsync': lambda: replay_once(
-                bag, tmp, True, {'log_fsync': False}),
-            'replay +gt, logging on': lambda: replay_once(bag_gt, tmp, True, {}),
+            'replay, logging on (CLI)': lambda: replay_once(bag, tmp, True, nofsync),
+            'logging on, thread writer': lambda: replay_once(bag, tmp, True, nofsync,
+                                                             writer_process=False),
+            'logging on, fsync/sample': lambda: replay_once(bag, tmp, True, {}),
+            'replay +gt, logging on (CLI)': lambda: replay_once(bag_gt, tmp, True, nofsync),
         }
         results: dict[str, list[dict]] = {k: [] for k in conditions}
         for _ in range(args.repeats):

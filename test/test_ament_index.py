@@ -6,7 +6,9 @@ install means scripts/setup.sh was not run after package files changed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+import subprocess
 import sys
 
 import pytest
@@ -58,3 +60,15 @@ def test_console_scripts_installed():
         pytest.skip(f"package installed in {prefix}, not in this interpreter's prefix")
     for name in ('tracker_node', 'assoc_logger'):
         assert (prefix / 'bin' / name).is_file(), f'{name} missing in {prefix}/bin'
+
+
+def test_venv_stays_behind_a_sourced_overlay(tmp_path):
+    """A new interpreter keeps a sourced overlay (colcon install/) in front of the venv prefix."""
+    overlay = str(tmp_path / 'install')
+    env = dict(os.environ, AMENT_PREFIX_PATH=overlay)
+    code = 'import os; print(os.environ["AMENT_PREFIX_PATH"])'
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         timeout=60, check=True)
+    parts = out.stdout.strip().split(os.pathsep)
+    assert parts[0] == overlay
+    assert sys.prefix in parts

@@ -85,6 +85,13 @@ def test_new_track_far_away_or_after_border_exit_is_not_a_switch():
     assert rep.count == 0
 
 
+def test_one_frame_blip_is_not_claimed():
+    """A track seen once (a false positive) that vanishes is not a lost identity."""
+    est = SwitchEstimator()
+    observe(est, 0, new=[(1, box(200, 350))])
+    assert observe(est, 3, new=[(2, box(200, 350))]).count == 0
+
+
 def test_old_lost_track_is_forgotten_after_window():
     """A track lost longer than the window cannot be claimed."""
     est = SwitchEstimator()

@@ -35,3 +35,14 @@ def test_ruff_clean(target):
     out = subprocess.run([*_ruff(), 'check', '--no-cache', '--output-format=concise', target],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, f'ruff found problems:\n{out.stdout}{out.stderr}'
+
+
+@pytest.mark.linter
+@pytest.mark.parametrize('script', sorted(
+    str(p.relative_to(REPO_ROOT)) for p in [*REPO_ROOT.glob('scripts/*.sh'), REPO_ROOT / '.ci/run']
+    if p.is_file()))
+def test_shell_script_parses(script):
+    """``bash -n`` accepts each shell script (a syntax error would only show up in CI)."""
+    out = subprocess.run(['bash', '-n', script], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert out.returncode == 0, out.stderr

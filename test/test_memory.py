@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 import numpy as np
 import pytest
 
@@ -86,9 +89,10 @@ def test_prototypes_are_bounded_and_keep_the_best():
     cfg = MemoryConfig(memory_prototypes=3)
     mem = AppearanceMemory(cfg)
     rng = np.random.default_rng(0)
+    base = unit(rng.normal(size=16))
     scores = [0.65, 0.7, 0.95, 0.66, 0.9, 0.8, 0.61]
-    for s in scores:
-        update_one(mem, 1, rng.normal(size=16), score=s)
+    for s in scores:               # distinct views of one identity (cosine distance ~0.05)
+        update_one(mem, 1, base + 0.3 * unit(rng.normal(size=16)), score=s)
     protos, q = mem.prototypes(1)
     assert protos.shape == (3, 16)
     np.testing.assert_allclose(sorted(q), sorted(scores)[-3:], atol=1e-6)
@@ -107,11 +111,27 @@ def test_distance_is_min_over_ema_and_prototypes():
     """A detection like an old prototype is close even after the EMA has moved away."""
     cfg = MemoryConfig(memory_ema=0.0, memory_max_angle_deg=180.0)
     mem = AppearanceMemory(cfg)
+    b = unit(basis(0) + 0.5 * basis(1))      # 0.106 from basis(0): same identity
     update_one(mem, 1, basis(0))
-    update_one(mem, 1, basis(1))             # EMA jumps to basis(1); prototype basis(0) stays
+    update_one(mem, 1, b)                    # EMA jumps to b; prototype basis(0) stays
+    np.testing.assert_allclose(mem.embeddings([1])[0], b, atol=1e-6)
     d = mem.distance([1], np.stack([basis(0), basis(2)]))
     assert d[0, 0] == pytest.approx(0.0, abs=1e-6)
     assert d[0, 1] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_prototypes_stay_with_the_tracks_identity():
+    """A sample unlike the EMA is not a prototype; prototypes the EMA left behind are dropped."""
+    cfg = MemoryConfig(memory_ema=0.0, memory_max_angle_deg=180.0, appear_thresh=0.25)
+    mem = AppearanceMemory(cfg)
+    update_one(mem, 1, basis(0))
+    update_one(mem, 1, basis(1))             # a mix-up: EMA moves, the sample is not admitted
+    protos, _ = mem.prototypes(1)
+    assert protos.shape[0] == 0 or not np.allclose(protos @ basis(1), 1.0)
+    # basis(0) is now 1.0 from the EMA (> 2 * appear_thresh): dropped
+    assert not np.isclose(mem.prototypes(1)[0] @ basis(0), 1.0).any()
+    d = mem.distance([1], basis(0)[None])
+    assert d[0, 0] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_missing_embeddings_give_nan_never_crash():
@@ -199,3 +219,34 @@ def test_fusion_uses_raw_iou_distance_for_the_gate_when_given():
     cfg = MemoryConfig(proximity_thresh=0.5)
     out = fuse_appearance([[0.7]], [[0.1]], [False], cfg, iou_dist=[[0.4]])
     assert out[0, 0] == pytest.approx(0.1)
+
+
+# -- properties ------------------------------------------------------------------------------
+
+_floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(emb=hnp.arrays(np.float32, st.tuples(st.integers(0, 6), st.just(4)), elements=_floats),
+       det=hnp.arrays(np.float32, st.tuples(st.integers(0, 6), st.just(4)), elements=_floats),
+       lost=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_memory_and_fusion_never_raise_and_stay_in_range(emb, det, lost):
+    """Any embeddings (NaN, inf, zero, huge) never raise and keep costs sane.
+
+    Distances are in [0, 2] or NaN, fused costs finite, and a pair with unknown appearance keeps
+    its IoU cost.
+    """
+    mem = AppearanceMemory(MemoryConfig())
+    n = emb.shape[0]
+    ids = np.arange(n)
+    boxes = np.tile([0.0, 0.0, 40.0, 100.0], (n, 1))
+    with np.errstate(all='ignore'):
+        mem.update(ids, emb, None, np.ones(n), np.full(n, 0.9), boxes)
+    d = mem.distance(np.arange(6), det)
+    assert d.shape == (6, det.shape[0])
+    known = np.isfinite(d)
+    assert ((d[known] >= 0) & (d[known] <= 2)).all()
+    iou = np.full(d.shape, 0.8)
+    fused = fuse_appearance(iou, d, lost)
+    assert np.isfinite(fused).all()
+    np.testing.assert_array_equal(fused[~known], iou[~known])

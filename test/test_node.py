@@ -42,7 +42,8 @@ def render(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Harness:
     """TrackerNode + a peer node sharing one executor in the test's context."""
 
-    def __init__(self, context, params: dict, cli_args: list[str] | None = None) -> None:
+    def __init__(self, context, params: dict, cli_args: list[str] | None = None,
+                 pub_qos=None, connect_timeout: float = 10.0) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
@@ -59,7 +60,8 @@ class Harness:
             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
         self.peer = rclpy.create_node('peer', namespace=ns, context=context)
         qos = QoSProfile(depth=50)
-        self.pub_det = self.peer.create_publisher(Detection2DArray, 'detections', qos)
+        self.pub_det = self.peer.create_publisher(Detection2DArray, 'detections',
+                                                  pub_qos or qos)
         self.pub_mask = self.peer.create_publisher(Image, 'masks', qos)
         self.pub_img = self.peer.create_publisher(Image, 'image', qos)
         self.tracks: list = []
@@ -73,7 +75,7 @@ class Harness:
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
         self.spin_until(lambda: self.pub_det.get_subscription_count() > 0
-                        and self.node._pub.get_subscription_count() > 0)
+                        and self.node._pub.get_subscription_count() > 0, connect_timeout)
 
     def spin_until(self, pred, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
@@ -265,7 +267,7 @@ def test_backwards_stamp_starts_new_session(harness_factory, tmp_path):
 
 
 def test_bad_messages_are_survived_with_warnings(harness_factory):
-    """NaN boxes, a wrong-size mask and an unknown encoding warn; tracking continues."""
+    """NaN boxes, wrong-size/unknown-encoding masks, garbage bytes warn; tracking continues."""
     h = harness_factory()
     t = lambda k: 10**9 + k * 33_333_333  # noqa: E731
     for k in range(4):
@@ -276,12 +278,16 @@ def test_bad_messages_are_survived_with_warnings(harness_factory):
     h.send(t(5), walk(5), mask_array=np.zeros((10, 10), np.uint16))
     h.send(t(6), walk(6), mask='32FC1')
     h.send(t(7), np.zeros((0, 4)))
+    bad_before = h.node.bad_messages
+    h.pub_det.publish(b'\x00\x01\x00\x00' + b'\xff' * 40)   # undecodable CDR bytes
+    h.spin_until(lambda: h.node.bad_messages > bad_before)
     for k in range(8, 12):
         h.send(t(k), walk(k))
     text = '\n'.join(h.node.recent_warnings)
     assert 'NaN' in text
     assert 'mask is 10x10' in text
     assert "'32FC1'" in text
+    assert 'undecodable detection array' in text
     assert h.node.bad_messages >= 2
     assert len(h.tracks[-1].detections) == 4
     assert len(h.tracks[7].detections) == 0
@@ -460,3 +466,23 @@ def test_node_tracks_equal_library_pipeline(rclpy_context, tmp_path):
     ids = {i for frame in online for i, _ in frame}
     assert 3 <= len(ids) < 3 * scene.num_identities
     assert np.mean([len(f) for f in online]) > 2
+
+
+@pytest.mark.parametrize('reliability,expect', [('best_effort', True), ('reliable', False)])
+def test_best_effort_publisher_needs_best_effort_qos(rclpy_context, reliability, expect):
+    """qos_reliability=best_effort connects to a best-effort publisher; reliable does not."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    pub_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    params = {'log_dir': '', 'qos_reliability': reliability}
+    if expect:
+        h = Harness(rclpy_context, params, pub_qos=pub_qos)
+        try:
+            h.send(10**9, walk(0), mask=None, image=None)
+            assert len(h.tracks) == 1
+        finally:
+            h.close()
+    else:
+        with pytest.raises(AssertionError, match='timed out'):
+            Harness(rclpy_context, params, pub_qos=pub_qos, connect_timeout=2.0)
+

@@ -91,6 +91,16 @@ def test_fast_decoder_and_rosbags_give_the_same_samples(scene_bags, tmp_path):
     assert _files(tmp_path / 'a') == _files(tmp_path / 'b')
 
 
+def test_process_and_thread_writers_write_the_same_files(scene_bags, tmp_path):
+    """The child-process writer (default on 2+ CPUs) writes exactly what the thread writer does."""
+    proc = replay_bag(scene_bags['mcap'], _settings(tmp_path / 'a', **SEG), writer_process=True)
+    thread = replay_bag(scene_bags['mcap'], _settings(tmp_path / 'b', **SEG),
+                        writer_process=False)
+    assert (proc.writer, thread.writer) == ('process', 'thread')
+    assert proc.samples_written == thread.samples_written > 30
+    assert _files(tmp_path / 'a') == _files(tmp_path / 'b')
+
+
 def test_session_id_is_derived_from_the_bag(scene_bags, tmp_path):
     """Session = bag name + bag start time, stored in every sample; a configured one wins."""
     result = replay_bag(scene_bags['mcap'], _settings(tmp_path / 'a'))
@@ -198,6 +208,19 @@ def test_cli_replay_prints_summary(scene_bags, tmp_path, capsys):
     assert code == 0
     assert 'frames' in out and 'matched pairs' in out and 'est_id_switches' in out
     assert 'joined: mask 36, image 36' in out
+    assert 'not fsynced one by one' in out  # the replay's own log_fsync default
+
+
+def test_cli_log_fsync_setting_overrides_replay_default(scene_bags, tmp_path, capsys,
+                                                        monkeypatch):
+    """log_fsync given by flag or environment variable is used as given (no replay default)."""
+    assert cli.main(['replay', str(scene_bags['mcap']), '--log-dir', str(tmp_path / 'a'),
+                     '--log-fsync', '-q']) == 0
+    assert 'not fsynced' not in capsys.readouterr().out
+    monkeypatch.setenv('ASSOC_LOG_FSYNC', '1')
+    assert cli.main(['replay', str(scene_bags['mcap']), '--log-dir', str(tmp_path / 'b'),
+                     '-q']) == 0
+    assert 'not fsynced' not in capsys.readouterr().out
 
 
 def test_cli_flag_beats_params_file(scene_bags, tmp_path, capsys):

@@ -5,6 +5,7 @@ All traffic stays on this machine (test/conftest.py sets the discovery range and
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -75,6 +76,8 @@ def test_detection2darray_round_trip(rclpy_context):
 
 def test_child_process_with_marker_but_no_library_path():
     """A child that inherits the wheels' bootstrap marker but not LD_LIBRARY_PATH still imports."""
+    if importlib.util.find_spec('ros_wheels_bootstrapper') is None:
+        pytest.skip('ROS comes from a sourced installation, not the PyPI wheels')
     env = {k: v for k, v in os.environ.items() if k != 'LD_LIBRARY_PATH'}
     env['_ROS_WHEELS_BOOTSTRAP_COMPLETE'] = '1'
     code = 'import rclpy, vision_msgs.msg; print("ok")'
@@ -100,6 +103,9 @@ def test_built_type_hash_matches_rosbags():
         types.update(get_types_from_msg(path.read_text(), f'vision_msgs/msg/{path.stem}'))
     store.register(types)
     for name in ('Detection2DArray', 'Detection2D', 'BoundingBox2D'):
-        desc = json.loads((share / 'msg' / f'{name}.json').read_text())
+        path = share / 'msg' / f'{name}.json'
+        if not path.is_file():
+            pytest.skip(f'{path} absent (distros before Iron have no type hashes)')
+        desc = json.loads(path.read_text())
         built = {h['type_name']: h['hash_string'] for h in desc['type_hashes']}
         assert built[f'vision_msgs/msg/{name}'] == store.hash_rihs01(f'vision_msgs/msg/{name}')

@@ -220,3 +220,37 @@ def test_lost_track_reidentified_by_appearance_without_overlap():
         off.update(frame(k / RATE, [box(450)], emb=e2[None]))
     snap = off.update(frame(20 / RATE, [box(450), box(250)], emb=np.stack([e2, e1])))
     assert snap.assigned_track_ids.tolist() == [2, -1]
+
+
+def test_track_table_grows_and_reuses_slots():
+    """TrackTable grows past its capacity and hands released rows out again."""
+    from assoc_logger_ros.tracking.track import TrackTable
+
+    tab = TrackTable(capacity=2)
+    a = tab.alloc(3)
+    assert a.tolist() == [0, 1, 2] and tab.capacity >= 3
+    tab.track_id[a] = [7, 8, 9]
+    tab.release(a[:1])
+    b = tab.alloc(1)
+    assert b.tolist() == [0]
+    assert tab.track_id[1:3].tolist() == [8, 9]        # growth kept the other rows
+
+
+def test_tracks_inspection_lists_tracked_then_lost():
+    """tracks() returns frozen copies: tracked first, then lost, with their states."""
+    trk = tracker()
+    for k in range(3):
+        trk.update(frame(k / RATE, [box(10), box(300)]))
+    trk.update(frame(3 / RATE, [box(10)]))
+    infos = trk.tracks()
+    assert [(i.track_id, i.state) for i in infos] == [(1, TrackState.TRACKED),
+                                                      (2, TrackState.LOST)]
+    assert infos[0].box[0] == pytest.approx(10.0, abs=1.0)
+
+
+def test_long_stream_releases_rows():
+    """Tracks that end free their rows: 2,000 short-lived objects never grow the table far."""
+    trk = tracker(track_buffer_s=0.1)
+    for k in range(2000):
+        trk.update(frame(k / RATE, [box(20 + (k // 3) % 500)] if k % 3 else np.zeros((0, 4))))
+    assert trk._table.capacity <= 128

@@ -99,6 +99,7 @@ class TrackerNode(Node):
         self.descriptor: Descriptor | None = None
         self.recent_warnings: deque[str] = deque(maxlen=100)
         self.frames_in = 0
+        self.frames_processed = 0
         self.bad_messages = 0
         self.warnings = 0
         self._latencies: deque[float] = deque(maxlen=1000)
@@ -210,16 +211,29 @@ class TrackerNode(Node):
         self.frames_in += 1
         try:
             if isinstance(msg, bytes):
-                try:
-                    msg = conv.parse_detection_cdr(msg)
-                except conv.CdrFormatError:
-                    msg = deserialize_message(msg, Detection2DArray)  # e.g. big-endian CDR
+                msg = self._decode_raw(msg)
+                if msg is None:
+                    return
             stamp = (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
                      else conv.stamp_to_ns(msg.header.stamp))
             for joined in self.joiner.add_detections(stamp, msg, self._now_ns()):
                 self._process(joined)
         finally:
             self._latencies.append(time.perf_counter() - t0)
+
+    def _decode_raw(self, raw: bytes) -> conv.CdrDetections | Detection2DArray | None:
+        """Fast CDR walk; rclpy's decoder for anything it does not handle (big endian...)."""
+        try:
+            return conv.parse_detection_cdr(raw)
+        except Exception:  # noqa: BLE001 - any surprise: let rclpy decide
+            pass
+        try:
+            return deserialize_message(raw, Detection2DArray)
+        except Exception as err:  # noqa: BLE001 - undecodable: warn, drop, keep running
+            self.bad_messages += 1
+            self.warn('bad_detections', f'undecodable detection array ({len(raw)} bytes): '
+                      f'{type(err).__name__}: {err}')
+            return None
 
     def _on_side(self, side: str, msg: Image) -> None:
         t0 = time.perf_counter()
@@ -252,6 +266,8 @@ class TrackerNode(Node):
         """Track one released detection array; a bad message is warned about and skipped."""
         msg = joined.detections
         cfg = self.settings.node
+        frame_idx = self.frames_processed  # as the replay numbers frames
+        self.frames_processed += 1
         try:
             mask = self._decode_side(joined, 'mask')
             image = self._decode_side(joined, 'image')
@@ -274,7 +290,7 @@ class TrackerNode(Node):
             convert = (conv.cdr_to_frame if isinstance(msg, conv.CdrDetections)
                        else conv.detections_to_frame)
             frame = convert(
-                msg, registry=self.registry, frame_idx=self.frames_in - 1, mask=mask,
+                msg, registry=self.registry, frame_idx=frame_idx, mask=mask,
                 image=image, width=cfg.image_width, height=cfg.image_height, embed=embed)
             assert self.pipeline is not None
             snap = self.pipeline.process(frame)

@@ -72,6 +72,7 @@ class ReplayResult:
     warnings: dict[str, int] = field(default_factory=dict)
     join: dict[str, Any] = field(default_factory=dict)
     decoder: str = ''
+    writer: str = ''
     track_s: float = 0.0
     writer_wait_s: float = 0.0
     loop_s: float = 0.0
@@ -100,7 +101,8 @@ class ReplayResult:
             f'detection messages ({self.messages} messages read, decoder: {self.decoder})',
             f'  samples written: {self.samples_written}'
             + (f', dropped: {self.samples_dropped}' if self.samples_dropped else '')
-            + f'  -> {self.log_dir or "(logging disabled)"}',
+            + f'  -> {self.log_dir or "(logging disabled)"}'
+            + (f' (writer: {self.writer})' if self.log_dir else ''),
             f'  session: {self.session_id}'
             + (f' (+{self.sessions - 1} after stamp jumps)' if self.sessions > 1 else ''),
             f'  matched pairs: {self.matched_pairs}   est_id_switches: {self.est_id_switches}',
@@ -312,6 +314,7 @@ def replay_bag(bag: str | Path, settings: Settings, *, detections_topic: str | N
                gt_topic: str = bagio.TOPIC_GT, session_id: str | None = None,
                warn: Callable[[str], None] | None = None, progress: bool | None = None,
                progress_stream: TextIO | None = None, fast_decode: bool = True,
+               writer_process: bool | None = None,
                extra_metadata: dict[str, Any] | None = None) -> ReplayResult:
     """Replay ``bag`` with ``settings`` and return counters and timings.
 
@@ -321,7 +324,10 @@ def replay_bag(bag: str | Path, settings: Settings, *, detections_topic: str | N
         session_id: overrides the derived one (``settings.recorder.session_id`` also does).
         warn: where warning lines go (None: nowhere; they are counted either way).
         progress: show the progress bar (None: only when the stream is a terminal).
-        fast_decode: use the numpy CDR decoder where the type matches (tests turn it off).
+        fast_decode: use the numpy CDR decoder where the type matches (and the ``fast_cdr``
+            setting is on); False forces rosbags' decoder.
+        writer_process: write samples from a child process (same files; tracking and writing
+            then run on two cores instead of sharing the GIL); None: when there are 2+ CPUs.
     """
     bag_path = Path(bag)
     if not bag_path.exists():
@@ -339,7 +345,7 @@ def replay_bag(bag: str | Path, settings: Settings, *, detections_topic: str | N
     try:
         return _replay_open(reader, bag_path, settings, det_topic, mask_topic, img_topic,
                             gt_topic, session_id, warn, progress, progress_stream,
-                            fast_decode, extra_metadata)
+                            fast_decode, writer_process, extra_metadata)
     finally:
         reader.close()
 
@@ -348,6 +354,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
                  mask_topic: str, img_topic: str, gt_topic: str, session_id: str | None,
                  warn_sink: Callable[[str], None] | None, show_progress: bool | None,
                  progress_stream: TextIO | None, fast_decode: bool,
+                 writer_process: bool | None,
                  extra_metadata: dict[str, Any] | None) -> ReplayResult:
     node_cfg = settings.node
     by_topic: dict[str, list[Any]] = {}
@@ -405,7 +412,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
         if conn.id not in topic_of:
             result.skip(f'on {conn.topic} (not used)', conn.msgcount)
 
-    fast_ok = fast_decode and all(
+    fast_ok = fast_decode and settings.node.fast_cdr and all(
         reader.typestore.hash_rihs01(c.msgtype) == bagio.detection_array_hash()
         for c in det_conns + gt_conns)
     result.decoder = 'numpy CDR' if fast_ok else 'rosbags'
@@ -418,8 +425,18 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
         return conv.stamp_to_ns(msg.header.stamp), msg, conv.detection_arrays(msg)
 
     metadata = {'bag': bag_path.resolve().name, **(extra_metadata or {})}
-    pipeline = Pipeline(settings, session_id=sid, warn=_pipeline_warn(warner), source='replay',
+    log_dir = result.log_dir
+    if writer_process is None:
+        writer_process = (os.cpu_count() or 1) > 1
+    writer_process = bool(writer_process and log_dir)
+    pipeline = Pipeline(settings.replace(log_dir='') if writer_process else settings,
+                        session_id=sid, warn=_pipeline_warn(warner), source='replay',
                         extra_metadata=metadata)
+    if writer_process:
+        from assoc_logger_ros.adapters.process_writer import ProcessWriter
+
+        pipeline.writer = ProcessWriter(log_dir, settings.recorder, warn=_pipeline_warn(warner))
+    result.writer = 'process' if writer_process else ('thread' if log_dir else 'none')
     gt: dict[int, tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
     pending: list[_Pending] = []
     state = {'processed': 0}

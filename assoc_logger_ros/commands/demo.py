@@ -23,8 +23,8 @@ MARKER = '.assoc_demo'
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``demo``."""
-    parser.add_argument('--out', default='assoc_demo', metavar='DIR',
-                        help='output folder: demo_bag/, samples/, report/ (default ./assoc_demo)')
+    parser.add_argument('--out', default='demo_out', metavar='DIR',
+                        help='output folder: demo_bag/, samples/, report/ (default ./demo_out)')
     parser.add_argument('--frames', type=int, default=300, metavar='N',
                         help='frames of the generated scene (default 300, 10 s at 30 fps)')
     parser.add_argument('--seed', type=int, default=0, help='scene seed (default 0)')
@@ -134,6 +134,9 @@ def collect_ros(bag: Path, log_dir: Path, rate: float, quiet: bool) -> str:
             executor.add_node(player_node)
 
             def spin(timeout: float) -> None:
+                if proc.poll() is not None:
+                    raise RuntimeError(f'tracker_node exited with code {proc.returncode}; '
+                                       f'see {node_log}')
                 executor.spin_once(timeout_sec=timeout)
 
             player = BagPlayer(player_node)
@@ -193,10 +196,21 @@ def run(args: argparse.Namespace) -> int:
     if mode == 'ros' and reason:
         print(f'ERROR: --mode ros but the ROS runtime is missing: {reason}', file=sys.stderr)
         return 1
+    text = ''
     if mode == 'ros':
         _say('collecting through the ROS node (rclpy and vision_msgs found)')
-        text = collect_ros(bag, log_dir, args.rate, args.quiet)
-    else:
+        try:
+            text = collect_ros(bag, log_dir, args.rate, args.quiet)
+        except Exception as err:  # noqa: BLE001 - report, then fall back (auto) or fail
+            print(f'ERROR: collection through the ROS node failed: {type(err).__name__}: '
+                  f'{err}', file=sys.stderr)
+            if args.mode == 'ros':
+                return 1
+            reason = 'the ROS node failed'
+            mode = 'replay'
+            if log_dir.exists():
+                shutil.rmtree(log_dir)
+    if mode == 'replay':
         why = f' ({reason})' if reason and args.mode == 'auto' else ''
         _say(f'collecting with the in-code replay{why}')
         text = collect_replay(bag, log_dir, args.quiet)
@@ -204,10 +218,14 @@ def run(args: argparse.Namespace) -> int:
     print()
     stats = summarize(log_dir)
     print(format_text(stats))
-    plots = report(log_dir, report_dir)
+    try:
+        plots = report(log_dir, report_dir)
+        plots_text = f'{report_dir} ({len(plots)} PNG files)'
+    except ImportError as err:  # matplotlib is the optional 'report' extra
+        plots_text = f'not made ({err}; pip install matplotlib)'
     print()
     _say(f'samples: {log_dir} (manifest.jsonl + sample_*.npz)')
-    _say(f'plots:   {report_dir} ({len(plots)} PNG files)')
+    _say(f'plots:   {plots_text}')
     _say(f'bag:     {bag} (replay it: python -m assoc_logger_ros replay {bag} --log-dir DIR '
          '--seg-enable --embedding-source color_hist)')
     return 0

@@ -4,7 +4,9 @@ Joins masks and images to detection arrays by stamp exactly as the node does (ba
 clock), runs the same pipeline and writes the same samples. Deterministic: the session id is
 derived from the bag, so the same bag replayed into an empty directory gives byte-identical
 samples. Settings: flag > --params YAML > environment variable > default (every setting of the
-schema has a flag; see --help).
+schema has a flag; see --help), except that a replay does not fsync each sample unless
+log_fsync is set (a replay can be rerun after a power cut) and always waits for the writer
+instead of dropping samples.
 
 Example:
   python -m assoc_logger_ros replay my_bag --log-dir samples/ --seg-enable
@@ -15,9 +17,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-# Settings that make no sense for a replay (ROS interface only).
+# Settings that make no sense for a replay: ROS interface only, or fixed by the replay
+# (it always waits for the writer instead of dropping).
 _NOT_FOR_REPLAY = frozenset({'tracks_topic', 'qos_reliability', 'qos_depth',
-                             'diagnostics_period_s', 'warn_throttle_s'})
+                             'diagnostics_period_s', 'warn_throttle_s', 'log_wait_when_full'})
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser,
@@ -69,29 +72,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
                         help='force the progress bar on/off (default: on when stderr is a '
                         'terminal)')
+    parser.add_argument('--writer-process', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='write samples from a child process so tracking and writing use '
+                        'two cores (same files); default: on with 2+ CPUs')
     add_settings_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Replay the bag; 0 on success, 1 on an error (printed as ERROR: ...)."""
+    import os
     import sys
 
     from assoc_logger_ros.adapters.replay import ReplayError, replay_bag
-    from assoc_logger_ros.config import ConfigError, load_yaml, resolve
+    from assoc_logger_ros.config import ConfigError, load_yaml, resolve, spec
     from assoc_logger_ros.recording.writer import RecorderError
 
     def warn(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        yaml_values = load_yaml(args.params) if args.params else None
-        settings = resolve(explicit_settings(args), yaml_values)
+        yaml_values = load_yaml(args.params) if args.params else {}
+        explicit = explicit_settings(args)
+        fsync_default = not ('log_fsync' in explicit or 'log_fsync' in yaml_values
+                             or spec('log_fsync').env_name in os.environ)
+        if fsync_default:
+            # A replay can simply be rerun after a power cut: skip the per-sample fsync (the
+            # manifest and directory are still synced every log_sync_period_s and at the end).
+            explicit['log_fsync'] = False
+        settings = resolve(explicit, yaml_values)
         result = replay_bag(
             args.bag, settings, gt_topic=args.gt_topic,
             warn=None if args.quiet else warn,
-            progress=False if args.quiet else args.progress)
+            progress=False if args.quiet else args.progress,
+            writer_process=args.writer_process)
     except (ConfigError, ReplayError, RecorderError, OSError) as err:
         print(f'ERROR: {err}', file=sys.stderr)
         return 1
     print(result.summary())
+    if fsync_default and result.log_dir:
+        print('  (replay default: samples are not fsynced one by one; --log-fsync to do so)')
     return 0

@@ -56,7 +56,7 @@ class SwitchParams:
     jump: float = 0.5                # a match this far (box heights) from the prediction ...
     jump_max_gap_s: float = 0.2      # ... of a track seen this recently is a jump
     swap_ratio: float = 0.5          # recent velocities fit the other's habit this much better
-    swap_sep: float = 1.0            # habits differ by more than this (box heights per second)
+    swap_sep: float = 0.4            # habits differ by more than this (box heights per second)
     swap_near: float = 1.0           # tracks closer than this (box heights) can swap
     swap_min_hits: int = 10          # matches before a track's habit is trusted
     reappear_min_hits: int = 3       # matches before a lost track can be claimed (not a blip)

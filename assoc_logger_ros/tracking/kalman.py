@@ -27,6 +27,20 @@ _F64 = NDArray[np.float64]
 _VEL_ROWS = np.arange(4)
 _VEL_COLS = np.arange(4, 8)
 _DIAG = np.arange(8)
+_FLAT_DIAG = np.arange(8) * 9          # diagonal of an 8x8 matrix in its flattened form
+_KRON_CACHE: dict[float, NDArray[np.float64]] = {}
+
+
+def _kron_f(dt: float) -> NDArray[np.float64]:
+    """``F kron F`` (64, 64) for the transition with step ``dt`` (cached: dt is usually 1)."""
+    k = _KRON_CACHE.get(dt)
+    if k is None:
+        f = np.eye(8)
+        f[_VEL_ROWS, _VEL_COLS] = dt
+        k = np.kron(f, f)
+        if len(_KRON_CACHE) < 64:
+            _KRON_CACHE[dt] = k
+    return k
 
 
 def xyxy_to_xyah(boxes: ArrayLike) -> _F64:
@@ -97,14 +111,21 @@ def predict(mean: ArrayLike, cov: ArrayLike, dt: ArrayLike = 1.0) -> tuple[_F64,
     new_mean = m.copy()
     new_mean[:, :4] += d[:, None] * m[:, 4:]
     if n and np.all(d == d[0]):
-        f = np.eye(8)
-        f[_VEL_ROWS, _VEL_COLS] = d[0]
-        new_cov = f @ p @ f.T                  # one F for every track (the usual case)
+        # one F for every track (the usual case): vec(F P F^T) = (F kron F) vec(P), one GEMM
+        new_cov = (p.reshape(n, 64) @ _kron_f(float(d[0])).T).reshape(n, 8, 8)
     else:
-        f = np.broadcast_to(np.eye(8), (n, 8, 8)).copy()
-        f[:, _VEL_ROWS, _VEL_COLS] = d[:, None]
-        new_cov = f @ p @ np.swapaxes(f, 1, 2)
-    new_cov[:, _DIAG, _DIAG] += q
+        # block form with P = [[A, B], [B^T, C]] and a per-track dt
+        d3 = d[:, None, None]
+        a = p[:, :4, :4]
+        b = p[:, :4, 4:]
+        c = p[:, 4:, 4:]
+        b_new = b + d3 * c
+        new_cov = np.empty_like(p)
+        new_cov[:, :4, :4] = a + d3 * (b + np.swapaxes(b, 1, 2)) + (d3 * d3) * c
+        new_cov[:, :4, 4:] = b_new
+        new_cov[:, 4:, :4] = np.swapaxes(b_new, 1, 2)
+        new_cov[:, 4:, 4:] = c
+    new_cov.reshape(n, 64)[:, _FLAT_DIAG] += q
     return new_mean, new_cov
 
 
@@ -130,9 +151,10 @@ def update(mean: ArrayLike, cov: ArrayLike, measurement: ArrayLike) -> tuple[_F6
     if m.shape[0] == 0:
         return m.copy(), p.copy()
     proj_mean, s = project(m, p)
-    # K = P H^T S^-1; H selects the first four states, so P H^T = P[:, :, :4].
+    # K = P H^T S^-1; H selects the first four states, so P H^T = P[:, :, :4] and
+    # K S K^T = P H^T K^T: one batched product instead of two.
     gain_t = np.linalg.solve(s, p[:, :4, :])          # (N, 4, 8) = K^T (S is symmetric)
     innovation = z - proj_mean
-    new_mean = m + np.einsum('ni,nij->nj', innovation, gain_t)
-    new_cov = p - np.swapaxes(gain_t, 1, 2) @ s @ gain_t
+    new_mean = m + (innovation[:, None, :] @ gain_t)[:, 0, :]
+    new_cov = p - p[:, :, :4] @ gain_t
     return new_mean, new_cov

@@ -32,20 +32,18 @@ def iou_matrix(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDAr
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]))
-    area_a = (a[:, 2] - a[:, 0] + pixel_offset) * (a[:, 3] - a[:, 1] + pixel_offset)
-    area_b = (b[:, 2] - b[:, 0] + pixel_offset) * (b[:, 3] - b[:, 1] + pixel_offset)
-    iw = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-          + pixel_offset)
-    ih = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-          + pixel_offset)
-    np.maximum(iw, 0.0, out=iw)
-    np.maximum(ih, 0.0, out=ih)
-    inter = iw * ih
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide='ignore', invalid='ignore'):
-        out = inter / union
-    out[~(union > 0)] = 0.0
-    return out
+    wh_a = a[:, 2:] - a[:, :2] + pixel_offset
+    wh_b = b[:, 2:] - b[:, :2] + pixel_offset
+    area_a = wh_a[:, 0] * wh_a[:, 1]
+    area_b = wh_b[:, 0] * wh_b[:, 1]
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh -= np.maximum(a[:, None, :2], b[None, :, :2])
+    wh += pixel_offset
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area_a[:, None] + area_b[None, :]
+    union -= inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def iou_distance(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDArray[np.float64]:
@@ -96,20 +94,16 @@ def assign(cost: ArrayLike, thresh: float) -> tuple[_I64, _I64, _I64]:
     if n == 0 or m == 0:
         return _empty_pairs(), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
     eligible = c < thresh                       # False for NaN and inf too
-    row_deg = eligible.sum(axis=1)
-    col_deg = eligible.sum(axis=0)
-    if row_deg.max() <= 1 and col_deg.max() <= 1:
-        # every eligible pair is isolated: all of them are in the optimum (the common case)
-        r, k = np.nonzero(eligible)
-    else:
-        rows = np.flatnonzero(row_deg)
-        cols = np.flatnonzero(col_deg)
-        sub = c[rows[:, None], cols]
-        ok = eligible[rows[:, None], cols]
-        gain = np.where(ok, sub - thresh, 0.0)
-        r, k = linear_sum_assignment(gain)
-        good = gain[r, k] < 0.0
-        r, k = rows[r[good]], cols[k[good]]
+    r, k = eligible.nonzero()                   # row-major: r is sorted
+    if r.size > 1 and ((r[1:] == r[:-1]).any() or np.bincount(k, minlength=m).max() > 1):
+        # some row or column has two options: solve the eligible part exactly
+        rows = eligible.any(axis=1).nonzero()[0]
+        cols = eligible.any(axis=0).nonzero()[0]
+        gain = np.where(eligible[rows[:, None], cols], c[rows[:, None], cols] - thresh, 0.0)
+        rr, kk = linear_sum_assignment(gain)
+        good = gain[rr, kk] < 0.0
+        r, k = rows[rr[good]], cols[kk[good]]
+    # else: every eligible pair is isolated, so all of them are in the optimum
     row_free = np.ones(n, dtype=bool)
     row_free[r] = False
     col_free = np.ones(m, dtype=bool)
@@ -117,4 +111,4 @@ def assign(cost: ArrayLike, thresh: float) -> tuple[_I64, _I64, _I64]:
     pairs = np.empty((r.size, 2), dtype=np.int64)
     pairs[:, 0] = r
     pairs[:, 1] = k
-    return pairs, np.flatnonzero(row_free), np.flatnonzero(col_free)
+    return pairs, row_free.nonzero()[0], col_free.nonzero()[0]

@@ -32,10 +32,13 @@ def normalise_rows(x: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArra
     """Unit rows and which rows were usable (finite, non-zero)."""
     x = np.asarray(x, dtype=np.float32)
     finite = np.isfinite(x).all(axis=1)
-    x = np.where(finite[:, None], x, 0.0)
+    x = np.where(finite[:, None], x, 0.0).astype(np.float64)
+    # scale by the largest entry first: float32 extremes must not overflow the norm
+    peak = np.abs(x).max(axis=1, initial=0.0)
+    x = x / np.where(peak > 0, peak, 1.0)[:, None]
     norm = np.linalg.norm(x, axis=1)
-    ok = finite & (norm > 1e-6)
-    out = np.zeros_like(x)
+    ok = finite & (peak > 1e-30) & (norm > 0)
+    out = np.zeros(x.shape, np.float32)
     out[ok] = x[ok] / norm[ok, None]
     return out, ok
 
@@ -290,7 +293,7 @@ class AppearanceMemory:
         self._has_ema[rows] = True
 
     def _drop_stale_prototypes(self, rows: NDArray[np.int64]) -> None:
-        sim = np.einsum('uke,ue->uk', self._protos[rows], self._ema[rows])
+        sim = np.matmul(self._protos[rows], self._ema[rows][:, :, None])[:, :, 0]
         stale = (self._proto_q[rows] >= 0) & (1.0 - sim > 2.0 * self.cfg.appear_thresh)
         if stale.any():
             u, k = np.nonzero(stale)
@@ -307,7 +310,7 @@ class AppearanceMemory:
         """
         protos = self._protos[rows]                       # (U, k, E)
         pq = self._proto_q[rows]                          # (U, k)
-        sim = np.einsum('uke,ue->uk', protos, emb)
+        sim = np.matmul(protos, emb[:, :, None])[:, :, 0]
         sim[pq < 0] = -np.inf
         nearest = np.argmax(sim, axis=1)
         u = np.arange(rows.size)
@@ -383,7 +386,9 @@ class AppearanceMemory:
         dets = det[d_ok]
         sim = self._ema[r] @ dets.T                                     # (t, d)
         if self._k > 0:
-            psim = np.einsum('tke,de->tkd', self._protos[r], dets)      # (t, k, d)
+            n_r = r.size
+            psim = (self._protos[r].reshape(n_r * self._k, -1) @ dets.T).reshape(
+                n_r, self._k, -1)                                       # (t, k, d)
             psim[self._proto_q[r] < 0] = -np.inf
             sim = np.maximum(sim, psim.max(axis=1))
         dist = np.clip(1.0 - sim.astype(np.float64), 0.0, 2.0)

@@ -1,83 +1,118 @@
-"""Per-track bookkeeping and the shared bank of Kalman states.
+"""Per-track state of one tracker instance, stored column-wise.
 
-A :class:`Track` holds the scalars ByteTrack needs (ID, class, life-cycle state, when it started
-and was last seen); its filter state lives in one row (``slot``) of a :class:`StateBank`, so the
-tracker predicts and updates all tracks with a few array operations instead of a loop.
+ByteTrack needs, per track, a Kalman state, an ID, a class, a life-cycle state and when it started
+and was last seen. :class:`TrackTable` keeps each of these as one array indexed by a *slot*, so the
+tracker predicts, updates and filters whole track lists with a few array operations and no
+per-track Python loop; :class:`TrackInfo` is a frozen copy of one row for inspection.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from assoc_logger_ros.tracking.snapshot import TrackState
 
+_COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
+    'mean': (np.float64, (8,)), 'cov': (np.float64, (8, 8)),
+    'clock': (np.int64, ()), 'track_id': (np.int64, ()), 'class_id': (np.int64, ()),
+    'state': (np.int8, ()), 'activated': (np.bool_, ()), 'score': (np.float64, ()),
+    'visibility': (np.float64, ()), 'start_frame': (np.int64, ()), 'frame_id': (np.int64, ()),
+    'start_ns': (np.int64, ()), 'last_ns': (np.int64, ()), 'tracklet_len': (np.int64, ()),
+    'removed_at': (np.int64, ()), 'det_index': (np.int64, ()),
+}
 
-class Track:
-    """One identity.
 
-    Times are kept twice: as update counts (``start_frame``, ``frame_id``: the reference's frame
-    mode) and as stamps in nanoseconds (``start_ns``, ``last_ns``: time mode).
+@dataclass(frozen=True)
+class TrackInfo:
+    """A copy of one track's state, for inspection and tests."""
+
+    track_id: int
+    class_id: int
+    state: TrackState
+    activated: bool
+    box: tuple[float, float, float, float]
+    score: float
+    start_frame: int
+    frame_id: int
+
+
+class TrackTable:
+    """Every track's state in slot-indexed arrays (one row per track), with a free list.
+
+    Columns: ``mean`` (cap, 8) and ``cov`` (cap, 8, 8) Kalman state; ``clock`` the time the state
+    refers to (update count in frame mode, stamp in ns otherwise); ``track_id``, ``class_id``,
+    ``state`` (:class:`TrackState`), ``activated`` (confirmed), ``score`` and ``visibility`` of the
+    last matched detection, ``start_frame``/``frame_id`` (update counts: first and last match),
+    ``start_ns``/``last_ns`` (the same as stamps), ``tracklet_len``, ``removed_at`` (update count
+    when first marked removed, -1 never) and ``det_index`` (detection matched in this update, -1).
+    The tracker keeps ordered arrays of slots for its tracked and lost lists, so a whole list is
+    read or written with one fancy index.
     """
 
-    __slots__ = (
-        'track_id', 'class_id', 'state', 'is_activated', 'slot', 'score', 'visibility',
-        'start_frame', 'frame_id', 'start_ns', 'last_ns', 'state_ns', 'tracklet_len',
-        'removed_at', 'det_index')
-
-    def __init__(self, track_id: int, class_id: int, slot: int, score: float,
-                 frame_id: int, stamp_ns: int, det_index: int, activated: bool) -> None:
-        self.track_id = track_id
-        self.class_id = class_id
-        self.state = TrackState.TRACKED
-        self.is_activated = activated
-        self.slot = slot
-        self.score = score
-        self.visibility = 1.0
-        self.start_frame = frame_id
-        self.frame_id = frame_id        # update count of the last matched detection
-        self.start_ns = stamp_ns
-        self.last_ns = stamp_ns         # stamp of the last matched detection
-        self.state_ns = stamp_ns        # stamp the Kalman state refers to
-        self.tracklet_len = 0
-        self.removed_at = -1            # update count when first marked removed (-1: never)
-        self.det_index = det_index      # row of the detection matched in this update, else -1
-
-    def __repr__(self) -> str:
-        return (f'Track(id={self.track_id}, class={self.class_id}, '
-                f'state={TrackState(self.state).name}, activated={self.is_activated})')
-
-
-class StateBank:
-    """Contiguous Kalman states with a free list.
-
-    ``mean`` (cap, 8), ``cov`` (cap, 8, 8) and ``clock`` (cap,) int64: the time each state
-    refers to (update count in frame mode, stamp in ns otherwise).
-    """
+    mean: NDArray[np.float64]
+    cov: NDArray[np.float64]
+    clock: NDArray[np.int64]
+    track_id: NDArray[np.int64]
+    class_id: NDArray[np.int64]
+    state: NDArray[np.int8]
+    activated: NDArray[np.bool_]
+    score: NDArray[np.float64]
+    visibility: NDArray[np.float64]
+    start_frame: NDArray[np.int64]
+    frame_id: NDArray[np.int64]
+    start_ns: NDArray[np.int64]
+    last_ns: NDArray[np.int64]
+    tracklet_len: NDArray[np.int64]
+    removed_at: NDArray[np.int64]
+    det_index: NDArray[np.int64]
 
     def __init__(self, capacity: int = 64) -> None:
-        self.mean: NDArray[np.float64] = np.zeros((capacity, 8))
-        self.cov: NDArray[np.float64] = np.zeros((capacity, 8, 8))
-        self.clock: NDArray[np.int64] = np.zeros(capacity, np.int64)
-        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self._cap = 0
+        self._free: list[int] = []
+        for name, (dtype, shape) in _COLUMNS.items():
+            setattr(self, name, np.zeros((0, *shape), dtype))
+        self._grow(capacity)
+
+    @property
+    def capacity(self) -> int:
+        """Rows allocated (used or free)."""
+        return self._cap
+
+    def _grow(self, new_cap: int) -> None:
+        old = self._cap
+        for name, (dtype, shape) in _COLUMNS.items():
+            arr = getattr(self, name)
+            ext = np.zeros((new_cap - old, *shape), dtype)
+            setattr(self, name, np.concatenate([arr, ext]))
+        self._free[:0] = range(new_cap - 1, old - 1, -1)
+        self._cap = new_cap
 
     def alloc(self, n: int) -> NDArray[np.int64]:
         """Reserve ``n`` rows (growing the arrays when full) and return their indices."""
         if n > len(self._free):
-            old = self.mean.shape[0]
-            new = max(2 * old, old + n)
-            self.mean = np.concatenate([self.mean, np.zeros((new - old, 8))])
-            self.cov = np.concatenate([self.cov, np.zeros((new - old, 8, 8))])
-            self.clock = np.concatenate([self.clock, np.zeros(new - old, np.int64)])
-            self._free[:0] = range(new - 1, old - 1, -1)
-        out = [self._free.pop() for _ in range(n)]
+            self._grow(max(2 * self._cap, self._cap + n))
+        out = self._free[len(self._free) - n:][::-1]
+        del self._free[len(self._free) - n:]
         return np.asarray(out, dtype=np.int64)
 
-    def release(self, slots: list[int]) -> None:
+    def release(self, slots: NDArray[np.int64]) -> None:
         """Give rows back for reuse."""
-        self._free.extend(slots)
+        self._free.extend(np.asarray(slots, np.int64).tolist())
 
     def clear(self) -> None:
         """Release every row."""
-        cap = self.mean.shape[0]
-        self._free = list(range(cap - 1, -1, -1))
+        self._free = list(range(self._cap - 1, -1, -1))
+
+    def info(self, slot: int) -> TrackInfo:
+        """A frozen copy of one row."""
+        m = self.mean[slot]
+        w, h = m[2] * m[3], m[3]
+        x1, y1 = m[0] - w / 2, m[1] - h / 2
+        return TrackInfo(int(self.track_id[slot]), int(self.class_id[slot]),
+                         TrackState(int(self.state[slot])), bool(self.activated[slot]),
+                         (float(x1), float(y1), float(x1 + w), float(y1 + h)),
+                         float(self.score[slot]), int(self.start_frame[slot]),
+                         int(self.frame_id[slot]))
