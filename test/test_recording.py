@@ -422,3 +422,32 @@ def test_close_timeout_returns_false_then_completes(tmp_path):
     gate.set()
     assert w.close() is True
     assert w.stats()['written'] == 1
+
+
+def test_reconcile_only_deletes_its_own_temp_files(tmp_path):
+    """A leftover manifest.jsonl.tmp goes; a user's unrelated *.tmp file stays."""
+    _write(tmp_path, 1)
+    (tmp_path / 'manifest.jsonl.tmp').write_text('partial')
+    (tmp_path / 'notes.tmp').write_text('mine')
+    reconcile(tmp_path)
+    assert not (tmp_path / 'manifest.jsonl.tmp').exists()
+    assert (tmp_path / 'notes.tmp').exists()
+
+
+hypothesis = pytest.importorskip('hypothesis')
+st = pytest.importorskip('hypothesis.strategies')
+
+
+@hypothesis.settings(max_examples=40, deadline=None)
+@hypothesis.given(t=st.integers(0, 12), d=st.integers(0, 12), width=st.integers(0, 40),
+                  cap=st.integers(0, 40), gt=st.booleans(), seed=st.integers(0, 1000))
+def test_any_consistent_snapshot_round_trips(t, d, width, cap, gt, seed):
+    """Any consistent snapshot builds a valid sample that encodes and decodes unchanged."""
+    from assoc_logger_ros.recording.npzfile import decode
+    arrays = build(make_snapshot(t, d, embed_dim=width, gt=gt, seed=seed), 's', {}, cap).arrays
+    assert validate(arrays, embed_cap=cap) == []
+    back = decode(encode(arrays))
+    assert list(back) == list(arrays)
+    for key, value in arrays.items():
+        assert back[key].dtype == value.dtype
+        np.testing.assert_array_equal(back[key], value)

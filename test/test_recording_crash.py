@@ -91,6 +91,7 @@ def test_sigkill_twenty_times_keeps_directory_consistent(tmp_path):
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            proc.stdout.close()
         if not d.exists():
             continue
         # before any repair, the manifest only lists complete, valid samples

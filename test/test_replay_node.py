@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 from pathlib import Path
+import time
 
 import numpy as np
 import pytest
@@ -53,6 +54,11 @@ def _run_node(context, bag: Path, params: dict) -> tuple[int, int]:
                                           bagio.TOPIC_IMAGE)}
         player = BagPlayer(peer, topics, tracks_topic=f'{ns}/tracks')
         assert player.wait_for_subscribers(bag, spin, timeout_s=20.0)
+        # and the node has discovered each of our publishers (else a first message could be lost)
+        deadline = time.monotonic() + 20.0
+        while not all(node.count_publishers(t) > 0 for t in topics.values()):
+            assert time.monotonic() < deadline, 'node did not see the player'
+            spin(0.05)
         player.play(bag, spin, rate=50.0, max_in_flight=1)
         player.wait_drained(spin, player.published_detections, idle_s=5.0)
         return player.published_detections, player.tracks_received

@@ -76,12 +76,16 @@ def stamp_to_ns(stamp: Any) -> int:
 
 
 def _best_hypothesis(results: Iterable[Any]) -> tuple[str, float]:
-    """(class_id, score) of the highest-scoring hypothesis; ('', nan) when there is none."""
+    """(class_id, score) of the best hypothesis; ('', nan) when there is none.
+
+    Best = highest score, the first on ties; a NaN best is replaced by the next hypothesis
+    (the replay's numpy decoder and :func:`parse_detection_cdr` apply the same rule).
+    """
     best_cls, best_score, first = '', math.nan, True
     for res in results:
         hyp = getattr(res, 'hypothesis', res)  # vision_msgs >= 4 nests it; 3.x does not
         score = float(hyp.score)
-        if first or score > best_score or (math.isnan(best_score) and not math.isnan(score)):
+        if first or score > best_score or math.isnan(best_score):  # a NaN best is replaced
             best_cls = str(getattr(hyp, 'class_id', getattr(hyp, 'id', '')))
             best_score, first = score, False
     return best_cls, best_score
@@ -418,8 +422,7 @@ def parse_detection_cdr(buf: bytes) -> CdrDetections:
                 block_at = p = _pad(p, 8)
                 p += _HYP_BLOCK
                 score = f64(buf, block_at)[0]
-                if best < 0 or score > best_score or (
-                        math.isnan(best_score) and not math.isnan(score)):
+                if best < 0 or score > best_score or math.isnan(best_score):
                     best, best_score = j, score
                 hyps.append((cls_at, block_at))
             bbox_at = p = _pad(p, 8)

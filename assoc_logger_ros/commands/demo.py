@@ -66,7 +66,7 @@ def make_bag(bag: Path, args: argparse.Namespace) -> None:
     scene = generate_scene(cfg)
     progress = Progress(len(scene.frames), enabled=False if args.quiet else None,
                         label='writing bag')
-    write_scene(scene, bag, storage=args.storage, side_delay_ns=10_000_000,
+    write_scene(scene, bag, storage=args.storage, side_delay_ns=10_000_000, compress=True,
                 on_frame=progress.update)
     progress.close(len(scene.frames))
     _say(f'wrote {bag}: {len(scene.frames)} frames, {scene.num_identities} identities, '

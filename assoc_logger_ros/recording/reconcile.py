@@ -17,10 +17,11 @@ from typing import Any
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.atomic import TMP_SUFFIX
 from assoc_logger_ros.recording.npzfile import load
-from assoc_logger_ros.recording.schema import SAMPLE_SUFFIX, sample_index
+from assoc_logger_ros.recording.schema import MANIFEST_NAME, SAMPLE_SUFFIX, sample_index
 from assoc_logger_ros.recording.validate import validate
 
 CORRUPT_SUFFIX = '.corrupt'
+_MANIFEST_TMP = MANIFEST_NAME + TMP_SUFFIX
 
 
 @dataclass
@@ -56,7 +57,7 @@ def reconcile(directory: str | os.PathLike[str], *, fix: bool = True) -> Reconci
         idx = sample_index(name)
         if idx is not None:
             highest = max(highest, idx)
-        if name.endswith(TMP_SUFFIX):
+        if name.endswith(TMP_SUFFIX) and (idx is not None or name == _MANIFEST_TMP):
             if fix:
                 os.unlink(d / name)
             out.messages.append(f'deleted partial file {name}')
