@@ -88,7 +88,7 @@ class _Timer:
 
 def run(frames: list[Frame], diag: bool, embeddings: bool, warmup: int) -> dict[str, list[float]]:
     """Track ``frames``; per-call times (s) of each timed function after ``warmup`` frames."""
-    from assoc_logger_ros.tracking import byte_tracker, diagnostics
+    from assoc_logger_ros.tracking import byte_tracker
 
     tracker = byte_tracker.ByteTracker(replace(TrackerConfig(), diag=diag), MemoryConfig())
     timers = {'observe': _Timer(tracker.diagnostics.observe),
@@ -112,7 +112,6 @@ def run(frames: list[Frame], diag: bool, embeddings: bool, warmup: int) -> dict[
             update(frame)
     finally:
         byte_tracker.visibility_from_boxes = vis_orig
-    assert diagnostics.SwitchEstimator   # the module the estimator comes from
     out = {name: t.times for name, t in timers.items()}
     out['update'] = update.times
     out['tracks'] = [len(tracker.tracks())]
@@ -121,9 +120,9 @@ def run(frames: list[Frame], diag: bool, embeddings: bool, warmup: int) -> dict[
 
 def _stat(times: list[float]) -> str:
     if not times:
-        return '- | -'
+        return '-'
     ms = np.asarray(times) * 1e3
-    return f'{np.median(ms):.3f} | {np.percentile(ms, 99):.3f}'
+    return f'{np.median(ms):.3f} / {np.percentile(ms, 99):.3f}'
 
 
 def main() -> int:
@@ -132,7 +131,7 @@ def main() -> int:
     parser.add_argument('--frames', type=int, default=200)
     parser.add_argument('--warmup', type=int, default=30)
     args = parser.parse_args()
-    print('ms per call (median | p99), after a warm-up of', args.warmup, 'frames; '
+    print('ms per call (median / p99), after a warm-up of', args.warmup, 'frames; '
           'update = whole ByteTracker.update')
     print('| people | tracks | observe | memory.distance | memory.update | '
           'visibility_from_boxes | update | update, diag off | update, no diag, no emb |')

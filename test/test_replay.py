@@ -157,6 +157,23 @@ def test_late_and_missing_masks_are_counted(tmp_path):
     assert any('without a mask' in reason and n == 2 for reason, n in result.skipped.items())
 
 
+def test_bad_mask_is_skipped_with_a_warning(tmp_path):
+    """A mask of an unsupported encoding is counted, warned about, and the frame tracked."""
+    with bagio.BagWriter(tmp_path / 'bag') as bag:
+        for k in range(3):
+            t = MS + k * 33 * MS
+            bag.write_detections(t, [[10.0 + k, 10, 40 + k, 70]], [0.9])
+            mask = bagio.image(t, np.zeros((60, 80), np.uint8), 'mono8')
+            if k == 1:
+                mask.encoding = 'bgr8'  # wrong for a label image (and the wrong size)
+            bag.write(bagio.TOPIC_MASKS, mask)
+    lines = []
+    result = replay_bag(tmp_path / 'bag', _settings('', seg_enable=True), warn=lines.append)
+    assert result.frames == 3
+    assert result.skipped == {'bad mask messages': 1}
+    assert any('bgr8' in line for line in lines)
+
+
 def test_mask_tolerance_setting_decides_the_join(tmp_path):
     """With a 100 ms tolerance the 80 ms late mask joins too (same rule as the node)."""
     _side_bag(tmp_path / 'bag', [5, 5, 80, None, 5, 5])

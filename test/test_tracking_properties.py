@@ -80,3 +80,15 @@ def test_empty_frames_only():
         snap = trk.update(make_frame(k, np.zeros((0, 4)), np.zeros(0), width=10, height=10))
         assert snap.num_tracks == 0 and snap.num_detections == 0
         assert snap.cost_matrix.shape == (0, 0) and snap.output_boxes.shape == (0, 4)
+
+
+def test_absurd_coordinates_are_ignored():
+    """Boxes with coordinates beyond 1e6 px never reach the tracker (no overflow, no output)."""
+    trk = ByteTracker(TrackerConfig(), MemoryConfig())
+    for k in range(3):
+        snap = trk.update(make_frame(k * 33_000_000, [[1e200, 1e200, 3e200, 4e200],
+                                                      [10, 10, 50, 100]], [0.9, 0.9],
+                                     width=640, height=480))
+        assert snap.num_detections == 1
+        assert np.all(np.isfinite(snap.det_features))
+        assert snap.output_track_ids.tolist() == [1]

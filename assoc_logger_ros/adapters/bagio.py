@@ -311,7 +311,8 @@ def write_mot_sequence(seq_dir: str | Path, det_file: str | Path, path: str | Pa
     array, so time still passes), stamped ``frame / frameRate`` seconds like the ``mot``
     command's frames; class_id ``'0'`` (class 0, as the ``mot`` command uses). With ``with_gt``
     the ground-truth rows the evaluation counts (``conf == 1`` and class 1, pedestrian) go to
-    ``/gt`` with their identity as ``id`` and class_id ``'1'``. Returns counts.
+    ``/gt`` with their identity as ``id`` and class_id ``'1'``. Returns counts (and the
+    sequence's image ``width``/``height``, which the message type cannot carry).
     """
     from assoc_logger_ros import motchallenge as mot
 
@@ -330,7 +331,8 @@ def write_mot_sequence(seq_dir: str | Path, det_file: str | Path, path: str | Pa
         frames = rows[:, 0].astype(np.int64)
         for f in np.unique(frames).tolist():
             gt_by_frame[int(f)] = rows[frames == f]
-    counts = {'frames': 0, 'detections': 0, 'gt_rows': 0}
+    counts = {'frames': 0, 'detections': 0, 'gt_rows': 0, 'width': info.width,
+              'height': info.height}
     empty = np.zeros((0, 5))
     total = last - int(first_frame) + 1
     with BagWriter(path, storage=storage) as bag:

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.adapters import bagio
 from assoc_logger_ros.adapters import messages as conv
-from assoc_logger_ros.adapters.bag_cdr import CdrError, DetectionArrayData, decode_detection_array
+from assoc_logger_ros.adapters.bag_cdr import DetectionArrayData, decode_detection_array
 from assoc_logger_ros.adapters.joiner import Joined, StampJoiner
 from assoc_logger_ros.appearance import make_descriptor
 from assoc_logger_ros.config import Settings
@@ -490,7 +490,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
                 result.detection_messages += 1
                 try:
                     stamp, msg, arrays = decode(raw, conn.msgtype)
-                except (CdrError, Exception) as err:  # noqa: BLE001
+                except Exception as err:  # noqa: BLE001 - CdrError, rosbags errors
                     result.skip('undecodable detection arrays')
                     warner('bad_detections', f'undecodable detection array at bag time '
                            f'{log_ns}: {err}')
@@ -499,7 +499,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
             elif kind == 'gt':
                 try:
                     stamp, msg, arrays = decode(raw, conn.msgtype)
-                except (CdrError, Exception) as err:  # noqa: BLE001
+                except Exception as err:  # noqa: BLE001 - CdrError, rosbags errors
                     result.skip('undecodable ground-truth arrays')
                     warner('bad_gt', f'undecodable ground truth at bag time {log_ns}: {err}')
                     continue

@@ -40,6 +40,7 @@ LOW_MATCH_THRESH = 0.5          # stage 2 IoU-distance limit (reference literal)
 UNCONFIRMED_MATCH_THRESH = 0.7  # stage 3 cost limit (reference literal)
 NEW_TRACK_MARGIN = 0.1          # new tracks need track_thresh + this (reference literal)
 DUPLICATE_IOU_DIST = 0.15       # tracked/lost pairs closer than this are duplicates
+MAX_COORD_PX = 1e6              # larger box coordinates are not pixels: ignored
 _STAMP_TOLERANCE_NS = 1000      # stamps are rounded to ns; never let that decide the buffer
 
 # plain ints: IntEnum attribute access is slow in the per-track loops
@@ -113,8 +114,11 @@ class ByteTracker:
         clock_now = fc if cfg.frame_mode else now
         clock_scale = 1.0 if cfg.frame_mode else cfg.frame_rate * 1e-9
 
-        # detections that reach the tracker (reference floor: score strictly above it)
+        # detections that reach the tracker (reference floor: score strictly above it);
+        # absurd coordinates would overflow the squared Kalman noise, so they never enter
         keep = frame.scores > cfg.confidence_threshold
+        if len(frame):
+            keep &= np.abs(frame.boxes).max(axis=1) <= MAX_COORD_PX
         if cfg.min_box_area > 0.0:
             b = frame.boxes
             keep &= (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) >= cfg.min_box_area

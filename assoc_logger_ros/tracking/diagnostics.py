@@ -19,8 +19,12 @@ four kinds of evidence of an ID switch:
   cross keep walking their way, so tracks that suddenly walk the other's way have swapped. Two
   switches (both identities changed); the habits then adopt the new motion.
 
-The estimator keeps its own light per-track state (last box, smoothed velocity, embedding EMA),
-so it works with the appearance memory disabled and costs O(M^2) per frame for M matches.
+The estimator keeps its own light per-track state (last box, smoothed velocity, embedding EMA)
+in arrays indexed by row (:class:`~assoc_logger_ros.tracking.memory.SlotTable`), so it works with
+the appearance memory disabled and a frame costs a fixed number of numpy calls: per-track Python
+work happens only for tracks that enter or leave and for the (rare) evidence found. The pairwise
+checks are O(M^2) in cheap comparisons for M matches; the swap test itself runs only on pairs of
+tracks that are close horizontally (a necessary condition for being close).
 The suspected track IDs are returned so the tracker can freeze their appearance memory.
 """
 
@@ -78,8 +82,20 @@ class SwitchReport:
     jump: int = 0
 
 
+_NAMES = ('_box', '_vel', '_has_vel', '_seen', '_claimed', '_at_border', '_has_emb',
+          '_box_known', '_habit', '_hits')
+
+
 def _centres(b: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+    c = b[:, 0:2] + b[:, 2:4]
+    c /= 2
+    return c
+
+
+def _norm2(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Euclidean norm over the last axis of length 2 (same float result as np.linalg.norm)."""
+    x, y = v[..., 0], v[..., 1]
+    return np.sqrt(x * x + y * y)
 
 
 class SwitchEstimator:
@@ -113,9 +129,9 @@ class SwitchEstimator:
     def _alloc(self, ids: NDArray[np.int64], dim: int) -> NDArray[np.int64]:
         rows, fresh = self._slots.ensure(ids)
         cap = self._slots.capacity
-        for name in ('_box', '_vel', '_has_vel', '_seen', '_claimed', '_at_border', '_has_emb',
-                     '_box_known', '_habit', '_hits'):
-            setattr(self, name, grow_rows(getattr(self, name), cap))
+        if self._box.shape[0] < cap:
+            for name in _NAMES:
+                setattr(self, name, grow_rows(getattr(self, name), cap))
         if dim and self._emb.shape[1] != dim:
             self._emb = np.zeros((self._box.shape[0], dim), np.float32)
             self._has_emb[:] = False
@@ -222,12 +238,8 @@ class SwitchEstimator:
         return e, ok
 
     def _live_rows(self, t: float) -> NDArray[np.bool_]:
-        live = np.zeros(self._slots.capacity, bool)
-        ids = self._slots.ids()
-        if ids.size:
-            rows = self._slots.rows(ids)
-            live[rows] = (t - self._seen[rows]) <= self.p.window_s
-        return live
+        cap = self._slots.capacity
+        return self._slots.used() & ((t - self._seen[:cap]) <= self.p.window_s)
 
     def _appearance(self, mids, rows, memb, mok, live, counts, suspects, pairs) -> None:
         p = self.p
@@ -260,24 +272,34 @@ class SwitchEstimator:
     def _swaps(self, ids, rows, counts, suspects, pairs) -> None:
         p = self.p
         sel = self._hits[rows] >= p.swap_min_hits
-        if sel.sum() < 2:
+        if np.count_nonzero(sel) < 2:
             return
         r, ids = rows[sel], ids[sel]
         b = self._box[r]
         h = np.maximum(b[:, 3] - b[:, 1], 1.0)
         c = _centres(b)
+        # candidate pairs i < j: close horizontally (|dx| <= distance, so nothing is lost)
+        reach = p.swap_near * np.maximum(h[:, None], h[None, :])
+        cx = c[:, 0]
+        close = np.abs(cx[:, None] - cx[None, :]) < reach
+        pi, pj = np.nonzero(np.triu(close, k=1))        # row-major: the order of the full test
+        if pi.size == 0:
+            return
+        near = _norm2(c[pi] - c[pj]) < reach[pi, pj]
+        pi, pj = pi[near], pj[near]
+        if pi.size == 0:
+            return
         fast = self._vel[r] / h[:, None]                # box heights per second
         habit = self._habit[r] / h[:, None]
-        near = (np.linalg.norm(c[:, None] - c[None, :], axis=2)
-                < p.swap_near * np.maximum(h[:, None], h[None, :]))
-        own = np.linalg.norm(fast - habit, axis=1)
-        cross = np.linalg.norm(fast[:, None] - habit[None, :], axis=2)   # [i, j]: i fits j's
-        chosen = own[:, None] + own[None, :]
-        swapped = cross + cross.T
-        sep = np.linalg.norm(habit[:, None] - habit[None, :], axis=2)
-        hit = np.triu(near & (sep > p.swap_sep) & (swapped < p.swap_ratio * chosen), k=1)
+        own = _norm2(fast - habit)
+        chosen = own[pi] + own[pj]
+        swapped = _norm2(fast[pi] - habit[pj]) + _norm2(fast[pj] - habit[pi])   # i fits j's habit
+        sep = _norm2(habit[pi] - habit[pj])
+        hit = (sep > p.swap_sep) & (swapped < p.swap_ratio * chosen)
+        if not hit.any():
+            return
         used: set[int] = set()
-        for i, j in zip(*np.nonzero(hit)):
+        for i, j in zip(pi[hit].tolist(), pj[hit].tolist()):
             if i in used or j in used:
                 continue
             used.update((int(i), int(j)))
@@ -298,7 +320,7 @@ class SwitchEstimator:
         h = np.maximum(last[:, 3] - last[:, 1], 1.0)
         dt = (t - self._seen[r])[:, None]
         pred = _centres(last) + self._vel[r] * dt
-        res = np.linalg.norm(_centres(mbox[sel]) - pred, axis=1) / h
+        res = _norm2(_centres(mbox[sel]) - pred) / h
         hit = res > p.jump
         for tid in mids[sel][hit].tolist():
             counts['jump'] += 1
@@ -318,7 +340,7 @@ class SwitchEstimator:
             np.minimum(gap, p.reappear_max_extrap_s)[:, None]
         nc = _centres(nbox)
         nh = np.maximum(nbox[:, 3] - nbox[:, 1], 1.0)
-        res = np.linalg.norm(nc[:, None, :] - cc[None, :, :], axis=2) / ch[None, :]
+        res = _norm2(nc[:, None, :] - cc[None, :, :]) / ch[None, :]
         tol = p.reappear_pos + p.reappear_pos_per_s * gap
         ratio = nh[:, None] / ch[None, :]
         ok = (res < tol[None, :]) & (ratio < p.size_ratio) & (ratio > 1.0 / p.size_ratio)
@@ -347,11 +369,7 @@ class SwitchEstimator:
 
     # -- state -------------------------------------------------------------------------------
     def _id_of_rows(self) -> NDArray[np.int64]:
-        ids = self._slots.ids()
-        out = np.full(self._slots.capacity, -1, np.int64)
-        if ids.size:
-            out[self._slots.rows(ids)] = ids
-        return out
+        return self._slots.id_of_rows()
 
     def _record(self, t, ids, boxes, emb, ok, width, height) -> None:
         if ids.size == 0:
@@ -390,13 +408,11 @@ class SwitchEstimator:
         return self._box_known[rows].copy()
 
     def _prune(self, t: float) -> None:
-        ids = self._slots.ids()
-        if ids.size == 0:
-            return
-        rows = self._slots.rows(ids)
-        old = (t - self._seen[rows]) > self.p.window_s
+        cap = self._slots.capacity
+        old = self._slots.used() & ((t - self._seen[:cap]) > self.p.window_s)
         if old.any():
-            freed = self._slots.remove(ids[old])
+            # forget them in insertion order (the order rows are freed decides their reuse)
+            freed = self._slots.remove(self._slots.ids_of(np.flatnonzero(old)))
             self._box_known[freed] = False
             self._has_vel[freed] = False
             self._has_emb[freed] = False

@@ -8,8 +8,8 @@ size so samples from different cameras share one scale. Units:
 * ``vx/W``, ``vy/H``: Kalman centre velocity in pixels per *nominal frame* (1 / frame_rate s),
   divided by W / H: the unit the seed logged, independent of dropped frames;
 * ``age/100``: nominal frames since the track started; ``time_since_update/50``: nominal frames
-  since it last matched a detection (0 for a track matched in the previous frame is not
-  possible: it is 1 frame); both are update counts in frame mode;
+  since it last matched a detection (1 for a track matched in the previous frame); both are
+  update counts in frame mode and describe the track *before* this update;
 * ``confidence``, ``visibility``: of the detection the track last matched;
 * detection ``confidence``, ``visibility`` and two reserved zero columns.
 """

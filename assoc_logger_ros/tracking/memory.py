@@ -32,70 +32,135 @@ def normalise_rows(x: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArra
     """Unit rows and which rows were usable (finite, non-zero)."""
     x = np.asarray(x, dtype=np.float32)
     finite = np.isfinite(x).all(axis=1)
-    x = np.where(finite[:, None], x, 0.0).astype(np.float64)
+    x = x.astype(np.float64)
+    if not finite.all():
+        x[~finite] = 0.0
     # scale by the largest entry first: float32 extremes must not overflow the norm
     peak = np.abs(x).max(axis=1, initial=0.0)
-    x = x / np.where(peak > 0, peak, 1.0)[:, None]
-    norm = np.linalg.norm(x, axis=1)
+    x /= np.where(peak > 0, peak, 1.0)[:, None]
+    norm = np.sqrt(np.add.reduce(x * x, axis=1))      # np.linalg.norm(x, axis=1), same floats
     ok = finite & (peak > 1e-30) & (norm > 0)
+    if ok.all():
+        x /= norm[:, None]
+        return x.astype(np.float32), ok
     out = np.zeros(x.shape, np.float32)
     out[ok] = x[ok] / norm[ok, None]
     return out, ok
 
 
 class SlotTable:
-    """Map track IDs to rows of growable arrays (one row per live ID, rows reused)."""
+    """Map track IDs to rows of growable arrays (one row per live ID, rows reused).
+
+    Lookups are vectorised (binary search in a sorted copy of the live IDs); only IDs that are
+    new or removed are handled one by one. Freed rows are reused last-freed first.
+    """
 
     def __init__(self) -> None:
-        self._row: dict[int, int] = {}
+        self._keys = np.zeros(0, np.int64)        # live IDs, ascending
+        self._key_rows = np.zeros(0, np.int64)    # their rows
+        self._id_at = np.zeros(0, np.int64)       # per row: its ID (-1 when free)
+        self._used = np.zeros(0, bool)            # per row: held by an ID
+        self._seq = np.zeros(0, np.int64)         # per row: allocation order (insertion order)
+        self._next_seq = 0
         self._free: list[int] = []
         self.capacity = 0
 
     def __len__(self) -> int:
-        return len(self._row)
+        return int(self._keys.size)
 
     def ids(self) -> NDArray[np.int64]:
         """IDs currently held, in insertion order."""
-        return np.fromiter(self._row.keys(), dtype=np.int64, count=len(self._row))
+        rows = self._key_rows[np.argsort(self._seq[self._key_rows], kind='stable')]
+        return self._id_at[rows]
+
+    def id_of_rows(self) -> NDArray[np.int64]:
+        """(capacity,) the ID held by each row, -1 for free rows (a copy)."""
+        return self._id_at[:self.capacity].copy()
+
+    def ids_of(self, rows: ArrayLike) -> NDArray[np.int64]:
+        """IDs held by these rows, in insertion order."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        return self._id_at[rows[np.argsort(self._seq[rows], kind='stable')]]
+
+    def used(self) -> NDArray[np.bool_]:
+        """(capacity,) which rows are held by an ID (a view: do not modify)."""
+        return self._used[:self.capacity]
 
     def rows(self, ids: ArrayLike) -> NDArray[np.int64]:
         """Row of each ID, -1 where unknown."""
-        get = self._row.get
-        return np.fromiter((get(int(i), -1) for i in np.asarray(ids).reshape(-1)),
-                           dtype=np.int64)
+        ids = np.asarray(ids).reshape(-1).astype(np.int64, copy=False)
+        n = self._keys.size
+        if n == 0 or ids.size == 0:
+            return np.full(ids.size, -1, np.int64)
+        pos = np.minimum(np.searchsorted(self._keys, ids), n - 1)
+        return np.where(self._keys[pos] == ids, self._key_rows[pos], -1)
 
     def ensure(self, ids: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         """Rows of the IDs, allocating new ones; also which rows are fresh."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        rows = np.empty(ids.shape[0], np.int64)
+        rows = self.rows(ids)
         fresh = np.zeros(ids.shape[0], bool)
-        for n, i in enumerate(ids.tolist()):
-            r = self._row.get(i)
+        unknown = np.flatnonzero(rows < 0)
+        if unknown.size == 0:
+            return rows, fresh
+        given: dict[int, int] = {}
+        for n, i in zip(unknown.tolist(), ids[unknown].tolist()):
+            r = given.get(i)
             if r is None:
                 if self._free:
                     r = self._free.pop()
                 else:
                     r = self.capacity
                     self.capacity += 1
-                self._row[i] = r
+                given[i] = r
                 fresh[n] = True
             rows[n] = r
+        if self._id_at.shape[0] < self.capacity:
+            self._id_at = _grow_filled(self._id_at, self.capacity, -1)
+            self._seq = _grow_filled(self._seq, self.capacity, 0)
+            self._used = _grow_filled(self._used, self.capacity, 0)
+        new_ids = np.fromiter(given.keys(), np.int64, len(given))
+        new_rows = np.fromiter(given.values(), np.int64, len(given))
+        self._id_at[new_rows] = new_ids
+        self._used[new_rows] = True
+        self._seq[new_rows] = np.arange(self._next_seq, self._next_seq + new_rows.size)
+        self._next_seq += new_rows.size
+        keys = np.concatenate([self._keys, new_ids])
+        order = np.argsort(keys, kind='stable')
+        self._keys = keys[order]
+        self._key_rows = np.concatenate([self._key_rows, new_rows])[order]
         return rows, fresh
 
     def remove(self, ids: ArrayLike) -> NDArray[np.int64]:
-        """Forget IDs; returns the freed rows."""
-        freed = []
-        for i in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
-            r = self._row.pop(i, None)
-            if r is not None:
-                self._free.append(r)
-                freed.append(r)
-        return np.asarray(freed, dtype=np.int64)
+        """Forget IDs; returns the freed rows (in the order the IDs were given)."""
+        rows = self.rows(np.asarray(ids, dtype=np.int64))
+        rows = rows[rows >= 0]
+        if rows.size == 0:
+            return rows
+        _, first = np.unique(rows, return_index=True)     # an ID given twice is freed once
+        if first.size < rows.size:
+            rows = rows[np.sort(first)]
+        self._free.extend(rows.tolist())
+        self._id_at[rows] = -1
+        self._used[rows] = False
+        keep = self._used[self._key_rows]
+        self._keys = self._keys[keep]
+        self._key_rows = self._key_rows[keep]
+        return rows
 
     def clear(self) -> None:
         """Forget everything (capacity is kept by the owner's arrays)."""
-        self._row.clear()
+        self._keys = np.zeros(0, np.int64)
+        self._key_rows = np.zeros(0, np.int64)
+        self._id_at[:] = -1
+        self._used[:] = False
         self._free = list(range(self.capacity))[::-1]
+
+
+def _grow_filled(arr: NDArray, rows: int, fill: int) -> NDArray:
+    new = np.full(max(rows, 2 * arr.shape[0], 16), fill, dtype=arr.dtype)
+    new[:arr.shape[0]] = arr
+    return new
 
 
 def grow_rows(arr: NDArray, rows: int) -> NDArray:

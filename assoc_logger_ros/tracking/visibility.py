@@ -113,7 +113,8 @@ def visibility_from_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
     (larger). The covered fraction combines the occluders as independent, ``1 - prod(1 - f_j)``
     with ``f_j`` the share of the box's area that occluder ``j`` covers, so two occluders over
     the same spot are not counted twice as fully as two side by side. Equal bottoms hide nothing.
-    O(N^2) work, computed in row chunks so memory stays O(N * 1024).
+    O(N^2) cheap comparisons (in row chunks, memory O(N * 1024)); the shares are computed only
+    for the overlapping pairs.
     """
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n = b.shape[0]
@@ -121,13 +122,39 @@ def visibility_from_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
     if n < 2:
         return out
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
+    if not np.isfinite(b).all():
+        return _visibility_dense(b, area, out)
+    x1, y1, x2, y2 = b.T
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        iw = np.minimum(x2[lo:hi, None], x2) - np.maximum(x1[lo:hi, None], x1)
+        ih = np.minimum(y2[lo:hi, None], y2) - np.maximum(y1[lo:hi, None], y1)
+        hit = (iw > 0) & (ih > 0) & (y2 > y2[lo:hi, None])     # overlapping occluder in front
+        i, j = np.nonzero(hit)                                  # row-major: j ascending per i
+        if i.size == 0:
+            continue
+        keep = 1.0 - np.clip(iw[i, j] * ih[i, j] / area[lo + i], 0.0, 1.0)
+        # product per row, left to right as np.prod over the full row (factors 1 elsewhere)
+        starts = np.flatnonzero(np.r_[True, i[1:] != i[:-1]])
+        vis = np.multiply.reduceat(keep, starts)
+        out[lo + i[starts]] = np.nan_to_num(vis, nan=1.0)
+    return out
+
+
+def _visibility_dense(b: NDArray[np.float64], area: NDArray[np.float64],
+                      out: NDArray[np.float32]) -> NDArray[np.float32]:
+    """All pairs at once; used for boxes with non-finite coordinates (NaN gives 1)."""
+    n = b.shape[0]
     for lo in range(0, n, _CHUNK):
         a = b[lo:lo + _CHUNK]
-        iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-        ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-        front = b[None, :, 3] > a[:, None, 3]
-        frac = np.where(front, np.clip(inter / area[lo:lo + _CHUNK, None], 0.0, 1.0), 0.0)
+        with np.errstate(invalid='ignore'):
+            iw = (np.minimum(a[:, None, 2], b[None, :, 2])
+                  - np.maximum(a[:, None, 0], b[None, :, 0]))
+            ih = (np.minimum(a[:, None, 3], b[None, :, 3])
+                  - np.maximum(a[:, None, 1], b[None, :, 1]))
+            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+            front = b[None, :, 3] > a[:, None, 3]
+            frac = np.where(front, np.clip(inter / area[lo:lo + _CHUNK, None], 0.0, 1.0), 0.0)
         vis = np.prod(1.0 - frac, axis=1)
         out[lo:lo + _CHUNK] = np.nan_to_num(vis, nan=1.0)
     return out
