@@ -189,7 +189,8 @@ class SwitchEstimator:
         live = self._live_rows(t)
 
         # evidence 1: appearance disagreement on a match
-        if memb is not None and known.any() and self._has_emb.any():
+        if (memb is not None and known.any() and self._has_emb.any()
+                and self._may_disagree(known_rows, memb, mok)):
             # a partly hidden detection looks like its occluder: only clear views testify
             vis = visibility_from_boxes(np.concatenate([mbox, nbox]))[:mids.size]
             clear = mok & (vis >= p.appearance_min_visibility)
@@ -241,6 +242,22 @@ class SwitchEstimator:
         cap = self._slots.capacity
         return self._slots.used() & ((t - self._seen[:cap]) <= self.p.window_s)
 
+    def _may_disagree(self, rows, memb, mok) -> bool:
+        """Cheap pre-check: whether any match may be far from its track's appearance.
+
+        Without one, :meth:`_appearance` finds nothing and changes nothing, so the visibility
+        and the match-vs-all-tracks distances are skipped (most frames). The margin covers
+        rounding differences between this and the exact test.
+        """
+        if self._emb.shape[1] != memb.shape[1]:
+            return False
+        sel = (rows >= 0) & mok
+        sel[sel] = self._has_emb[rows[sel]]
+        if not sel.any():
+            return False
+        own = 1.0 - np.einsum('ij,ij->i', self._emb[rows[sel]], memb[sel])
+        return bool((own > self.p.disagree_dist - 1e-3).any())
+
     def _appearance(self, mids, rows, memb, mok, live, counts, suspects, pairs) -> None:
         p = self.p
         sel = (rows >= 0) & mok
@@ -279,10 +296,13 @@ class SwitchEstimator:
         h = np.maximum(b[:, 3] - b[:, 1], 1.0)
         c = _centres(b)
         # candidate pairs i < j: close horizontally (|dx| <= distance, so nothing is lost)
-        reach = p.swap_near * np.maximum(h[:, None], h[None, :])
-        cx = c[:, 0]
-        close = np.abs(cx[:, None] - cx[None, :]) < reach
-        pi, pj = np.nonzero(np.triu(close, k=1))        # row-major: the order of the full test
+        reach = np.maximum.outer(h, h)
+        reach *= p.swap_near
+        dx = np.subtract.outer(c[:, 0], c[:, 0])
+        np.abs(dx, out=dx)
+        pi, pj = np.nonzero(dx < reach)                 # row-major: the order of the full test
+        upper = pi < pj
+        pi, pj = pi[upper], pj[upper]
         if pi.size == 0:
             return
         near = _norm2(c[pi] - c[pj]) < reach[pi, pj]
