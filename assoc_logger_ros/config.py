@@ -244,6 +244,10 @@ class RecorderConfig(_Validated):
         1.0, 'Longest time between fsyncs of the manifest and directory (0: after every '
         'sample); samples written since are re-added from their files after a power loss.',
         lo=0.0, hi=3600.0, unit='s')
+    log_writer: str = _param(
+        'thread', 'Where samples are built and written: thread (beside the tracker, sharing '
+        'its interpreter lock) or process (a child process; frees the tracking process on 2+ '
+        'cores).', choices=('thread', 'process'))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import uuid
 
 from assoc_logger_ros.config import Settings
 from assoc_logger_ros.frame import Frame
+from assoc_logger_ros.recording.process_writer import ProcessWriter
 from assoc_logger_ros.recording.writer import SampleWriter
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
@@ -55,11 +56,11 @@ class Pipeline:
         self.frames = 0
         self.resets = 0
         self.input_warnings = 0
-        self.writer: SampleWriter | None = None
+        self.writer: SampleWriter | ProcessWriter | None = None
         log_dir = settings.recorder.log_dir
         if log_dir:
-            self.writer = SampleWriter(os.path.expanduser(log_dir), settings.recorder,
-                                       warn=self._warn)
+            cls = ProcessWriter if settings.recorder.log_writer == 'process' else SampleWriter
+            self.writer = cls(os.path.expanduser(log_dir), settings.recorder, warn=self._warn)
 
     def process(self, frame: Frame) -> AssociationSnapshot:
         """Track one frame and hand its sample to the writer (never blocks on disk)."""

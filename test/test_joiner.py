@@ -164,3 +164,90 @@ def test_unknown_side_rejected():
     """Adding a side the joiner does not wait for is an error."""
     with pytest.raises(KeyError):
         StampJoiner(0).add_side('image', 0, None, now_ns=0)
+
+
+def test_arrival_feed_orders_batch_by_arrival():
+    """A batch taken from several queues is fed in arrival order, each with its own "now"."""
+    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+
+    j = StampJoiner(50 * MS)
+    feed = ArrivalFeed(j)
+    # taken queue by queue (detections first), but the mask was received first
+    out = feed.feed([(10 * MS, DETECTIONS, 100 * MS, 'd'), (5 * MS, 'mask', 100 * MS, 'm')])
+    assert _names(out) == [('d', 'm', ())]
+
+
+def test_arrival_feed_uses_arrival_not_feed_time():
+    """A mask received before the deadline joins even when fed after it (the node ran late)."""
+    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+
+    feed = ArrivalFeed(StampJoiner(50 * MS))
+    assert feed.feed([(0, DETECTIONS, 100 * MS, 'd')]) == []
+    # the timer fires at 200 ms; it first feeds what was received (the mask, at 40 ms)
+    out = feed.feed([(40 * MS, 'mask', 100 * MS, 'm')]) + feed.poll(200 * MS)
+    assert _names(out) == [('d', 'm', ())]
+
+
+def test_arrival_feed_same_decisions_as_direct_calls():
+    """Feeding in batches gives the replay's decisions (direct calls in arrival order)."""
+    import random
+
+    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+
+    rng = random.Random(3)
+    events = []
+    for k in range(60):
+        t = k * 33 * MS
+        events.append((t + rng.randint(0, 5) * MS, DETECTIONS, t, f'd{k}'))
+        if rng.random() < 0.8:
+            events.append((t + rng.randint(-10, 70) * MS, 'mask', t, f'm{k}'))
+    events.sort(key=lambda e: e[0])
+    direct = StampJoiner(50 * MS)
+    expected = []
+    for arrival, kind, stamp, payload in events:
+        add = (direct.add_detections if kind == DETECTIONS else
+               lambda s, p, n: direct.add_side('mask', s, p, n))
+        expected += add(stamp, payload, arrival)
+    expected += direct.flush()
+    feed = ArrivalFeed(StampJoiner(50 * MS))
+    got, i = [], 0
+    while i < len(events):          # batches of 1-4 messages, taken queue by queue
+        batch = events[i:i + rng.randint(1, 4)]
+        i += len(batch)
+        masks_first = rng.random() < 0.5
+        got += feed.feed(sorted(batch, key=lambda e: (e[1] == DETECTIONS) == masks_first))
+        got += feed.poll(batch[-1][0])
+    got += feed.joiner.flush()
+    assert _names(got) == _names(expected)
+
+
+def test_arrival_feed_step_back_is_not_a_clock_jump_until_reset():
+    """Out-of-order arrivals across batches never release what waits; after reset() they do."""
+    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+
+    j = StampJoiner(50 * MS)
+    feed = ArrivalFeed(j)
+    feed.feed([(20 * MS, DETECTIONS, 100 * MS, 'd')])
+    assert feed.feed([(-5 * 10**9, 'mask', 300 * MS, 'x')]) == []
+    assert j.waiting == 1 and j.stats()['clock_jumps'] == 0
+    feed.reset()
+    assert _names(feed.feed([(-5 * 10**9, 'mask', 0, 'y')])) == [('d', None, ('mask',))]
+    assert j.stats()['clock_jumps'] == 1
+
+
+def test_arrival_feed_keeps_queue_order():
+    """A detection array received late (retransmitted) still goes before its successors.
+
+    The middleware hands out one queue's messages in order, so the successors' earlier
+    receive times must not move them ahead of it (stamps would go backwards).
+    """
+    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+
+    feed = ArrivalFeed(StampJoiner(50 * MS))
+    out = feed.feed([(500 * MS, DETECTIONS, 100 * MS, 'd0'),      # retransmitted: late
+                     (140 * MS, DETECTIONS, 133 * MS, 'd1'),
+                     (170 * MS, DETECTIONS, 166 * MS, 'd2'),
+                     (160 * MS, 'mask', 100 * MS, 'm0'),
+                     (165 * MS, 'mask', 133 * MS, 'm1'),
+                     (170 * MS, 'mask', 166 * MS, 'm2')])
+    assert _names(out) == [('d0', 'm0', ()), ('d1', 'm1', ()), ('d2', 'm2', ())]

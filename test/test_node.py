@@ -323,21 +323,24 @@ def test_missing_mask_released_after_tolerance_on_sim_time(harness_factory):
     assert h.node.joiner.stats()['mask_misses'] == 1
 
 
-def _run_node_process(tmp_path, env_extra, ros_args, action):
+_MAIN = 'import sys; from assoc_logger_ros.adapters.node import main; sys.exit(main())'
+
+
+def _run_node_process(tmp_path, env_extra, ros_args, action, *, code: str = _MAIN,
+                      stop_signal=None):
     """Start tracker_node's main() in a subprocess, run ``action(proc)``, return (rc, stderr)."""
     import signal
     import subprocess
     import sys
 
     env = {**os.environ, **env_extra}
-    code = 'import sys; from assoc_logger_ros.adapters.node import main; sys.exit(main())'
     proc = subprocess.Popen([sys.executable, '-c', code, '--ros-args', *ros_args],
                             cwd=Path(__file__).resolve().parents[1], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         action(proc)
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(stop_signal or signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -357,49 +360,115 @@ def test_bad_environment_value_fails_clearly(tmp_path):
     assert 'CONFIDENCE_THRESHOLD' in err and 'out of range' in err
 
 
-def test_sigint_flushes_samples(rclpy_context, tmp_path):
-    """Ctrl-C on the console script exits 0 after every queued sample reached the manifest."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+class _Peer:
+    """Publisher of ``detections`` and listener of ``tracks`` in the test's own context."""
 
-    from assoc_logger_ros.adapters import messages as conv
+    def __init__(self, context, ns: str) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile
+        from vision_msgs.msg import Detection2DArray
 
-    ns = f'/assoc_sigint_{os.getpid()}'
-    log_dir = tmp_path / 'logs'
-    peer = rclpy.create_node('peer', namespace=ns, context=rclpy_context)
-    pub = peer.create_publisher(Detection2DArray, 'detections', QoSProfile(depth=50))
-    got = []
-    peer.create_subscription(Detection2DArray, 'tracks', got.append, QoSProfile(depth=50))
+        self.ns = ns
+        self.node = rclpy.create_node('peer', namespace=ns, context=context)
+        self.pub = self.node.create_publisher(Detection2DArray, 'detections', QoSProfile(depth=50))
+        self.got: list = []
+        self.node.create_subscription(Detection2DArray, 'tracks', self.got.append,
+                                      QoSProfile(depth=50))
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
 
-    executor = SingleThreadedExecutor(context=rclpy_context)
-    executor.add_node(peer)
-
-    def spin_until(pred, timeout=20.0):
+    def spin_until(self, pred, timeout=20.0):
         end = time.monotonic() + timeout
         while not pred():
             assert time.monotonic() < end, 'timed out'
-            executor.spin_once(timeout_sec=0.05)
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def wait_for_node(self):
+        self.spin_until(lambda: self.pub.get_subscription_count() > 0
+                        and self.node.count_publishers(f'{self.ns}/tracks') > 0)
+
+    def publish(self, k: int) -> None:
+        from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+        from assoc_logger_ros.adapters import messages as conv
+
+        self.pub.publish(conv.fill_detection_array(
+            Detection2DArray(), Detection2D, ObjectHypothesisWithPose, 10**9 + k * 33_333_333,
+            walk(k), np.full(4, 0.9), ['person'] * 4))
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def test_sigint_flushes_samples(rclpy_context, tmp_path):
+    """Ctrl-C on the console script exits 0 after every queued sample reached the manifest."""
+    ns = f'/assoc_sigint_{os.getpid()}'
+    log_dir = tmp_path / 'logs'
+    peer = _Peer(rclpy_context, ns)
 
     def action(proc):
-        spin_until(lambda: pub.get_subscription_count() > 0
-                   and peer.count_publishers(f'{ns}/tracks') > 0)
+        peer.wait_for_node()
         for k in range(15):
-            msg = conv.fill_detection_array(Detection2DArray(), Detection2D,
-                                            ObjectHypothesisWithPose, 10**9 + k * 33_333_333,
-                                            walk(k), np.full(4, 0.9), ['person'] * 4)
-            pub.publish(msg)
-        spin_until(lambda: len(got) == 15)
+            peer.publish(k)
+        peer.spin_until(lambda: len(peer.got) == 15)
 
     rc, err = _run_node_process(tmp_path, {}, ['-r', f'__ns:={ns}', '-p', f'log_dir:={log_dir}',
                                                '-p', 'log_sync_period_s:=100.0'], action)
-    executor.shutdown()
-    peer.destroy_node()
+    peer.close()
     assert rc == 0, err
+    assert 'Traceback' not in err
     records = _manifest(log_dir)
     assert len(records) == len(list(log_dir.glob('sample_*.npz'))) >= 13
     assert 'closed: 15 frames' in err
+
+
+# The node's tracker update sleeps 0.5 s per frame and says when it starts the first one.
+_SLOW_MAIN = """
+import sys, time
+from assoc_logger_ros.adapters import node as n
+original = n.TrackerNode._process
+def slow(self, joined, **kw):
+    if self.frames_processed == 0:
+        print('BUSY', flush=True)
+    time.sleep(0.5)
+    return original(self, joined, **kw)
+n.TrackerNode._process = slow
+sys.exit(n.main())
+"""
+
+
+@pytest.mark.parametrize('signame', ['SIGINT', 'SIGTERM'])
+def test_signal_while_busy_exits_cleanly(rclpy_context, tmp_path, signame):
+    """A signal arriving inside a callback: exit 0, no traceback, everything received is kept.
+
+    The node is in its first (slowed) tracker update when the signal arrives; the frames
+    already received behind it are still tracked, their samples written, and the process exits
+    0 without an RCLError from a context shut down under its feet.
+    """
+    import signal
+
+    ns = f'/assoc_{signame.lower()}_{os.getpid()}'
+    log_dir = tmp_path / 'logs'
+    peer = _Peer(rclpy_context, ns)
+
+    def action(proc):
+        peer.wait_for_node()
+        for k in range(4):
+            peer.publish(k)
+        assert proc.stdout.readline().strip() == 'BUSY'
+        time.sleep(0.1)  # the remaining frames reach the node's queue meanwhile
+
+    rc, err = _run_node_process(tmp_path, {}, ['-r', f'__ns:={ns}', '-p', f'log_dir:={log_dir}'],
+                                action, code=_SLOW_MAIN, stop_signal=getattr(signal, signame))
+    peer.close()
+    assert rc == 0, err
+    assert 'Traceback' not in err and 'RCLError' not in err, err
+    assert f'{signame}: flushing' in err
+    assert 'closed: 4 frames' in err
+    records = _manifest(log_dir)
+    assert len(records) == len(list(log_dir.glob('sample_*.npz'))) >= 3
 
 
 def _messages(scene_frame):

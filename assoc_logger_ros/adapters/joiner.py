@@ -33,11 +33,19 @@ Rules:
    A released detection array discards side messages that arrived before it with stamps at or
    before its own (they can never join a later frame).
 With no wanted sides every detection array is released immediately.
+
+"now" is each message's ARRIVAL time, never the time its callback happens to run: the node
+passes the middleware's receive time (:class:`ArrivalFeed`), the replay the bag's log time
+(which is the recorder's receive time). Before the node's join timer expires anything it takes
+every message already received on its input subscriptions and feeds them, in receive order,
+first; so a mask that arrived in time joins even when the node ran late, and the node and the
+replay make the same decisions for the same message sequence.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,3 +225,60 @@ class StampJoiner:
         self._last_released = det.stamp_ns
         self.stats_.released += 1
         return Joined(det.stamp_ns, det.payload, sides, tuple(missed), det.arrival_ns, det.seq)
+
+
+DETECTIONS = 'detections'
+
+
+class ArrivalFeed:
+    """Feeds a :class:`StampJoiner` messages in arrival order with a non-decreasing "now".
+
+    ``feed`` takes a batch of ``(arrival_ns, kind, stamp_ns, payload)`` (``kind`` =
+    :data:`DETECTIONS` or a side name), sorts it by arrival (stable) and adds each message with
+    its own arrival time as ``now``. Within one kind (one subscription queue) the order is the
+    order taken: a message counts as arrived no earlier than its predecessor on that queue (a
+    reliable middleware delivers in order, so a message received early behind one that was
+    retransmitted late is only available after it; without this, sorting would reorder
+    detection arrays). Across queues, messages of a later batch can have earlier receive times
+    than ones already fed: "now" never goes back, they count as arriving with the latest.
+    Only :meth:`reset` (the node calls it when its ROS clock jumps back, a bag loop under sim
+    time) lets "now" go back, which makes the joiner release what waits.
+    """
+
+    def __init__(self, joiner: StampJoiner) -> None:
+        self.joiner = joiner
+        self._last: int | None = None
+        self._last_of: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Forget the arrival history: the next "now" may be earlier (clock jumped back)."""
+        self._last = None
+        self._last_of.clear()
+
+    def now(self, t_ns: int) -> int:
+        """``t_ns``, or the latest "now" given when that is later."""
+        t_ns = int(t_ns)
+        if self._last is not None and t_ns < self._last:
+            return self._last
+        self._last = t_ns
+        return t_ns
+
+    def feed(self, items: Iterable[tuple[int, str, int, Any]]) -> list[Joined]:
+        """Add a batch of received messages in arrival order; returns what they release."""
+        ordered = []
+        for arrival, kind, stamp, payload in items:
+            arrival = max(int(arrival), self._last_of.get(kind, arrival))
+            self._last_of[kind] = arrival
+            ordered.append((arrival, kind, stamp, payload))
+        out: list[Joined] = []
+        for arrival, kind, stamp, payload in sorted(ordered, key=lambda item: item[0]):
+            now = self.now(arrival)
+            if kind == DETECTIONS:
+                out.extend(self.joiner.add_detections(stamp, payload, now))
+            else:
+                out.extend(self.joiner.add_side(kind, stamp, payload, now))
+        return out
+
+    def poll(self, now_ns: int) -> list[Joined]:
+        """Expire by ``now_ns``; call only after feeding everything received before it."""
+        return self.joiner.poll(self.now(now_ns))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 import os
 import shutil
+import signal
 import sys
 import time
 from typing import Any
@@ -29,16 +30,19 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 import rclpy
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
+from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import MessageInfo, RCLError, Subscription
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from assoc_logger_ros import config
 from assoc_logger_ros.adapters import messages as conv
-from assoc_logger_ros.adapters.joiner import Joined, StampJoiner
+from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed, Joined, StampJoiner
 from assoc_logger_ros.adapters.qos import diagnostics_qos, input_qos, output_qos
 from assoc_logger_ros.appearance import Descriptor, make_descriptor
 from assoc_logger_ros.pipeline import Pipeline
@@ -48,6 +52,8 @@ NODE_NAME = 'assoc_tracker'
 # ROS's own parameters, never reported as unknown
 _ROS_PARAMS = frozenset({'use_sim_time', 'start_type_description_service'})
 _BIG = 1.7e308
+# a drop of the ROS clock against the system clock by more than this is a clock jump
+_CLOCK_JUMP_NS = 1_000_000_000
 
 
 class WarnThrottle:
@@ -106,6 +112,7 @@ class TrackerNode(Node):
         self._diag_last: tuple[float, int] = (time.monotonic(), 0)
         self._diag_prev: dict[str, int] = {}
         self._closed = False
+        self._offset_ns: int | None = None
         super().__init__(NODE_NAME, **kwargs)
 
         self.settings = self._declare_parameters()
@@ -117,6 +124,7 @@ class TrackerNode(Node):
             ('image',) if self.descriptor is not None else ())
         self.joiner = StampJoiner(int(round(node_cfg.mask_tolerance_s * 1e9)), sides,
                                   max_queue=node_cfg.join_queue_size)
+        self.feed = ArrivalFeed(self.joiner)
         self._factory = conv.TrackMessageFactory(Detection2DArray, Detection2D)
         self.pipeline = Pipeline(
             self.settings, warn=self._pipeline_warning, source='ros',
@@ -130,14 +138,19 @@ class TrackerNode(Node):
                                           output_qos(node_cfg))
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                diagnostics_qos())
-        self.create_subscription(Detection2DArray, node_cfg.detections_topic,
-                                 self._on_detections, qos_in, raw=node_cfg.fast_cdr)
+        # Callbacks take (msg, MessageInfo): "now" for the joiner is each message's receive time.
+        self._inputs: list[tuple[str, Subscription]] = [(DETECTIONS, self.create_subscription(
+            Detection2DArray, node_cfg.detections_topic, self._on_detections, qos_in,
+            raw=node_cfg.fast_cdr))]
         if 'mask' in sides:
-            self.create_subscription(Image, node_cfg.masks_topic,
-                                     lambda m: self._on_side('mask', m), qos_in)
+            self._inputs.append(('mask', self.create_subscription(
+                Image, node_cfg.masks_topic, lambda m, i: self._on_input('mask', m, i),
+                qos_in)))
         if 'image' in sides:
-            self.create_subscription(Image, node_cfg.image_topic,
-                                     lambda m: self._on_side('image', m), qos_in)
+            self._inputs.append(('image', self.create_subscription(
+                Image, node_cfg.image_topic, lambda m, i: self._on_input('image', m, i),
+                qos_in)))
+        self._take_limit = max(int(node_cfg.qos_depth), 1)
         if sides:
             self.create_timer(max(node_cfg.mask_tolerance_s / 4.0, 0.002), self._on_join_timer)
         self.create_timer(node_cfg.diagnostics_period_s, self._publish_diagnostics)
@@ -206,20 +219,86 @@ class TrackerNode(Node):
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
-    def _on_detections(self, msg: Detection2DArray | bytes) -> None:
+    def _on_detections(self, msg: Detection2DArray | bytes, info: MessageInfo) -> None:
+        self._on_input(DETECTIONS, msg, info)
+
+    def _on_input(self, kind: str, msg: Any, info: MessageInfo | None) -> None:
+        """Any input callback: this message plus everything else already received, in order."""
         t0 = time.perf_counter()
-        self.frames_in += 1
         try:
-            if isinstance(msg, bytes):
-                msg = self._decode_raw(msg)
-                if msg is None:
-                    return
-            stamp = (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
-                     else conv.stamp_to_ns(msg.header.stamp))
-            for joined in self.joiner.add_detections(stamp, msg, self._now_ns()):
+            offset = self._clock_offset_ns()
+            items = [self._item(kind, msg, info, offset)]
+            items += self._take_received(offset)
+            for joined in self.feed.feed(i for i in items if i is not None):
                 self._process(joined)
         finally:
             self._latencies.append(time.perf_counter() - t0)
+
+    def _on_join_timer(self) -> None:
+        """Expire waiting detection arrays, after feeding what arrived before their deadline."""
+        if not self.joiner.waiting:
+            return
+        offset = self._clock_offset_ns()
+        items = self._take_received(offset)
+        released = self.feed.feed(i for i in items if i is not None)
+        released += self.feed.poll(self._now_ns())
+        for joined in released:
+            self._process(joined)
+
+    def _clock_offset_ns(self) -> int:
+        """Node clock minus system clock: maps receive times (system clock) to ROS time.
+
+        0 with the system clock; under ``use_sim_time`` a receive time becomes "sim now minus
+        the message's age".
+        """
+        if not self._sim_time:
+            return 0
+        offset = self._now_ns() - time.time_ns()
+        if self._offset_ns is not None and offset < self._offset_ns - _CLOCK_JUMP_NS:
+            self.feed.reset()  # sim time jumped back (bag loop): let the joiner see it
+        self._offset_ns = offset
+        return offset
+
+    @property
+    def _sim_time(self) -> bool:
+        return bool(getattr(self.get_clock(), 'ros_time_is_active', False))
+
+    def _take_received(self, offset: int) -> list[tuple[int, str, int, Any] | None]:
+        """Take every message already received on the inputs (bounded by ``qos_depth`` each).
+
+        Taking here rather than waiting for the executor to call each callback keeps the
+        arrival order across topics and lets the join timer see a mask that arrived before
+        the deadline but whose callback has not run yet (the executor serves timers first).
+        """
+        items: list[tuple[int, str, int, Any] | None] = []
+        for kind, sub in self._inputs:
+            for _ in range(self._take_limit):
+                try:
+                    with sub.handle:
+                        got = sub.handle.take_message(sub.msg_type, sub.raw)
+                except InvalidHandle:
+                    break
+                if got is None:
+                    break
+                items.append(self._item(kind, got[0], got[1], offset))
+        return items
+
+    def _item(self, kind: str, msg: Any, info: MessageInfo | None,
+              offset: int) -> tuple[int, str, int, Any] | None:
+        """(arrival ns in node-clock time, kind, stamp ns, payload); None if undecodable."""
+        received = int((info or {}).get('received_timestamp') or 0)
+        arrival = received + offset if received > 0 else self._now_ns()
+        if kind == DETECTIONS:
+            self.frames_in += 1
+            if isinstance(msg, bytes):
+                msg = self._decode_raw(msg)
+                if msg is None:
+                    return None
+            stamp = (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
+                     else conv.stamp_to_ns(msg.header.stamp))
+        else:
+            stamp = conv.stamp_to_ns(msg.header.stamp)
+        return arrival, kind, stamp, msg
 
     def _decode_raw(self, raw: bytes) -> conv.CdrDetections | Detection2DArray | None:
         """Fast CDR walk; rclpy's decoder for anything it does not handle (big endian...)."""
@@ -234,20 +313,6 @@ class TrackerNode(Node):
             self.warn('bad_detections', f'undecodable detection array ({len(raw)} bytes): '
                       f'{type(err).__name__}: {err}')
             return None
-
-    def _on_side(self, side: str, msg: Image) -> None:
-        t0 = time.perf_counter()
-        try:
-            stamp = conv.stamp_to_ns(msg.header.stamp)
-            for joined in self.joiner.add_side(side, stamp, msg, self._now_ns()):
-                self._process(joined)
-        finally:
-            self._latencies.append(time.perf_counter() - t0)
-
-    def _on_join_timer(self) -> None:
-        if self.joiner.waiting:
-            for joined in self.joiner.poll(self._now_ns()):
-                self._process(joined)
 
     def _decode_side(self, joined: Joined, side: str) -> np.ndarray | None:
         msg = joined.sides.get(side)
@@ -300,10 +365,13 @@ class TrackerNode(Node):
                       f'{type(err).__name__}: {err}')
             return
         if publish:
-            if isinstance(msg, conv.CdrDetections):
-                self._pub.publish(conv.encode_tracks_cdr(snap, msg))
-            else:
-                self._pub.publish(conv.snapshot_to_tracks(snap, msg, self._factory))
+            out = (conv.encode_tracks_cdr(snap, msg) if isinstance(msg, conv.CdrDetections)
+                   else conv.snapshot_to_tracks(snap, msg, self._factory))
+            try:
+                self._pub.publish(out)
+            except RCLError:
+                if self.context.ok():
+                    raise  # a real publishing problem; after shutdown there is nobody to tell
 
     # ------------------------------------------------------------------------- diagnostics
     def diagnostic_values(self) -> dict[str, Any]:
@@ -390,7 +458,14 @@ class TrackerNode(Node):
         if self._closed:
             return
         self._closed = True
-        for joined in self.joiner.flush():
+        released: list[Joined] = []
+        if self.context.ok():  # messages already received are still tracked and logged
+            try:
+                items = self._take_received(self._clock_offset_ns())
+                released = self.feed.feed(i for i in items if i is not None)
+            except RCLError:
+                pass
+        for joined in released + self.joiner.flush():
             self._process(joined, publish=publish)
         if self.pipeline is not None:
             self.pipeline.close()
@@ -406,21 +481,85 @@ class TrackerNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Console script ``tracker_node``: init, spin until Ctrl-C / shutdown, flush, exit."""
+class _StopSignals:
+    """SIGINT/SIGTERM handlers that only ask the spin loop to stop.
+
+    rclpy's own handlers shut the context down inside the signal, so whatever runs next (the
+    callback being executed, the next wait) fails with RCLError and the last tracks cannot be
+    published. These handlers set a flag instead; the node then flushes with a valid context.
+    A second SIGINT raises KeyboardInterrupt (impatient user); SIGTERM during the flush is
+    ignored so that the samples still reach the disk (launch escalates to SIGKILL if needed).
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum).name
+            if signum == signal.SIGINT:  # a second Ctrl-C interrupts the flush
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def spin_until_stopped(node: Node, stop: _StopSignals) -> None:
+    """Spin ``node`` until a stop signal or an external shutdown of its context.
+
+    A steady 0.1 s timer wakes the wait so the Python-level signal handler runs promptly even
+    under ``use_sim_time`` without a ``/clock``.
+    """
+    from rclpy.clock import Clock, ClockType
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = node.context
+    executor = SingleThreadedExecutor(context=context)
+    wake = node.create_timer(0.1, lambda: None, clock=Clock(clock_type=ClockType.STEADY_TIME))
+    executor.add_node(node)
     try:
-        with rclpy.init(args=args):
+        while stop.received is None and context.ok():
+            executor.spin_once()
+    except ExternalShutdownException:
+        pass
+    except RCLError:
+        if context.ok():
+            raise
+    finally:
+        executor.remove_node(node)
+        node.destroy_timer(wake)
+        executor.shutdown(timeout_sec=0)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``tracker_node``: spin until Ctrl-C / SIGTERM / shutdown, flush, exit 0."""
+    stop = _StopSignals()
+    try:
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO) as init:
+            stop.install()
             try:
-                node = TrackerNode()
+                node = TrackerNode(context=init.context)
             except (config.ConfigError, ValueError, RecorderError) as err:
                 print(f'ERROR: {err}', file=sys.stderr)
                 return 2
             try:
-                rclpy.spin(node)
+                spin_until_stopped(node, stop)
+                if stop.received:
+                    node.get_logger().info(f'{stop.received}: flushing and stopping')
             finally:
+                node.close(publish=init.context.ok())
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    finally:
+        stop.restore()
     return 0
 
 

@@ -25,10 +25,28 @@ _FINITE_KEYS = ('track_boxes', 'track_features', 'track_embeddings', 'det_boxes'
                 'det_visibility', 'det_features', 'det_embeddings', 'cost_matrix')
 
 
-def _dtype_ok(arr: np.ndarray, want: str) -> bool:
-    if want == 'U':
-        return arr.dtype.kind == 'U'
-    return arr.dtype == np.dtype(want)
+_DTYPES = {f.key: None if f.dtype == 'U' else np.dtype(f.dtype) for f in FIELDS}
+
+
+def _dtype_ok(arr: np.ndarray, key: str) -> bool:
+    want = _DTYPES[key]
+    return arr.dtype.kind == 'U' if want is None else arr.dtype == want
+
+
+def _allowed_table(values: list[int]) -> np.ndarray:
+    """Lookup table over every int8 value (offset 128): True where the value is allowed."""
+    table = np.zeros(256, bool)
+    table[np.asarray(values) + 128] = True
+    return table
+
+
+_STAGES = _allowed_table([m.value for m in MatchStage])
+_STATES = _allowed_table([s.value for s in TrackState])
+
+
+def _int8_in(arr: np.ndarray, table: np.ndarray) -> bool:
+    """True when every value of the int8 ``arr`` is allowed by ``table``."""
+    return bool(table[arr.astype(np.int16) + 128].all())
 
 
 def _shape_errors(arrays: Mapping[str, np.ndarray]) -> tuple[list[str], dict[str, int]]:
@@ -39,17 +57,18 @@ def _shape_errors(arrays: Mapping[str, np.ndarray]) -> tuple[list[str], dict[str
         arr = arrays.get(f.key)
         if arr is None:
             continue
-        if arr.ndim != len(f.shape):
-            errors.append(f'{f.key}: shape {arr.shape}, expected {f.shape_text}')
+        shape = arr.shape
+        if len(shape) != len(f.shape):
+            errors.append(f'{f.key}: shape {shape}, expected {f.shape_text}')
             continue
-        for axis, (want, got) in enumerate(zip(f.shape, arr.shape)):
-            if isinstance(want, int):
+        for axis, (want, got) in enumerate(zip(f.shape, shape)):
+            if want.__class__ is int:
                 if got != want:
                     errors.append(f'{f.key}: axis {axis} is {got}, expected {want}')
-            elif want not in dims:
-                dims[want] = got
-            elif dims[want] != got:
-                errors.append(f'{f.key}: {want}={got} but {want}={dims[want]} elsewhere')
+            else:
+                bound = dims.setdefault(want, got)
+                if bound != got:
+                    errors.append(f'{f.key}: {want}={got} but {want}={bound} elsewhere')
     return errors, dims
 
 
@@ -67,40 +86,48 @@ def _rule_errors(a: Mapping[str, np.ndarray], embed_cap: int | None) -> list[str
         errors.append(f'detection_count is {int(a["detection_count"][0])} but there are {d} '
                       'detections')
     tids = a['track_ids']
-    if np.unique(tids).size != tids.size:
+    order = np.argsort(tids, kind='stable')
+    sorted_ids = tids[order]
+    if sorted_ids.size > 1 and (sorted_ids[1:] == sorted_ids[:-1]).any():
         errors.append('track_ids has duplicates')
     assigned = a['assigned_track_ids']
-    unknown = ~np.isin(assigned, tids) & (assigned != -1)
+    # one searchsorted answers "is it a track id" and "which row" for every detection
+    pos = np.minimum(np.searchsorted(sorted_ids, assigned), max(sorted_ids.size - 1, 0))
+    known = sorted_ids[pos] == assigned if sorted_ids.size else np.zeros(assigned.shape, bool)
+    matched_mask = assigned >= 0
+    unknown = ~known & (assigned != -1)
     if unknown.any():
         errors.append(f'assigned_track_ids has ids not in track_ids: '
                       f'{sorted(set(assigned[unknown].tolist()))[:5]}')
     stage = a['match_stage']
-    if not np.isin(stage, [m.value for m in MatchStage]).all():
+    if not _int8_in(stage, _STAGES):
         errors.append('match_stage has values outside MatchStage')
-    if not np.isin(a['track_states'], [s.value for s in TrackState]).all():
+    if not _int8_in(a['track_states'], _STATES):
         errors.append('track_states has values outside TrackState')
-    if ((assigned >= 0) != (stage != MatchStage.NONE)).any():
+    if (matched_mask != (stage != MatchStage.NONE)).any():
         errors.append('assigned_track_ids and match_stage disagree on which detections matched')
     mask = a['mask_matrix']
-    if not np.isin(mask, (0.0, 1.0)).all():
+    if np.count_nonzero(mask == 1.0) + np.count_nonzero(mask == 0.0) != mask.size:
         errors.append('mask_matrix has values other than 0 and 1')
-    matched = np.flatnonzero((assigned >= 0) & ~unknown)
+    matched = np.flatnonzero(matched_mask & known)
     if matched.size:
-        order = np.argsort(tids, kind='stable')
-        rows = order[np.searchsorted(tids, assigned[matched], sorter=order)]
+        rows = order[pos[matched]]
         if (mask[rows, matched] != 1.0).any():
             errors.append('a matched pair has mask_matrix 0 (not eligible)')
-        if np.unique(assigned[matched]).size != matched.size:
+        if np.bincount(rows).max() > 1:  # rows of equal ids coincide, so this counts ids
             errors.append('a track is assigned to more than one detection')
     new_ids = a['new_track_ids']
-    if ((new_ids >= 0) & (assigned >= 0)).any():
+    if ((new_ids >= 0) & matched_mask).any():
         errors.append('a detection both matched a track and started a new one')
-    for key in _FINITE_KEYS:
-        if not np.isfinite(a[key]).all():
-            errors.append(f'{key} has NaN or inf values')
+    not_finite = [key for key in _FINITE_KEYS if not np.isfinite(a[key]).all()]
+    errors += [f'{key} has NaN or inf values' for key in not_finite]
     for key in ('det_visibility', 'det_scores'):
         v = a[key]
-        if ((v < 0.0) | (v > 1.0)).any():
+        if key in not_finite:  # min/max would be NaN: compare element-wise
+            bad = bool(((v < 0.0) | (v > 1.0)).any())
+        else:
+            bad = bool(v.size) and (v.min() < 0.0 or v.max() > 1.0)
+        if bad:
             errors.append(f'{key} has values outside [0, 1]')
     k = a['track_embeddings'].shape[1]
     if embed_cap is not None and k != embed_cap:
@@ -151,7 +178,7 @@ def validate(sample: Mapping[str, Any] | str | os.PathLike[str], *,
         if f.key not in arrays:
             if not f.optional:
                 errors.append(f'missing key {f.key}')
-        elif not _dtype_ok(arrays[f.key], f.dtype):
+        elif not _dtype_ok(arrays[f.key], f.key):
             errors.append(f'{f.key}: dtype {arrays[f.key].dtype}, expected {f.dtype}')
     unknown = sorted(set(arrays) - set(FIELDS_BY_KEY))
     if unknown:

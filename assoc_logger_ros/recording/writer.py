@@ -76,7 +76,7 @@ class SampleWriter:
     """
 
     def __init__(self, log_dir: str | os.PathLike[str], cfg: RecorderConfig, *,
-                 warn: Warn | None = None) -> None:
+                 warn: Warn | None = None, background: bool = True) -> None:
         self.directory = Path(log_dir)
         self.cfg = cfg
         self._warn: Warn = warn or (lambda msg: None)
@@ -115,9 +115,13 @@ class SampleWriter:
         self._dropped_disk_worker = 0
         self._last_sample: str | None = None
         self._last_error: str | None = None
+        # background=False: submit() writes on the caller's thread (the writer process's
+        # loop, which is already off the tracker's path); no thread, no queue.
+        self._background = background
         self._thread = threading.Thread(target=self._run, name='assoc-sample-writer',
                                          daemon=True)
-        self._thread.start()
+        if background:
+            self._thread.start()
 
     # -- producer side (tracker thread) ------------------------------------------------------
 
@@ -135,6 +139,10 @@ class SampleWriter:
             self._dropped_disk_submit += 1
             return False
         item = (snapshot, str(session_id), dict(metadata or {}))
+        if not self._background:
+            self._counts['queued'] += 1
+            self._handle(item)
+            return True
         if self.cfg.log_wait_when_full:  # offline replay: back-pressure instead of drops
             return self._put_waiting(item)
         try:
@@ -183,11 +191,12 @@ class SampleWriter:
             if self._close_result is not None:
                 return self._close_result
             self._closed = True
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                pass
-            self._thread.join(timeout)
+            if self._background:
+                try:
+                    self._queue.put(_STOP, timeout=timeout)
+                except queue.Full:
+                    pass
+                self._thread.join(timeout)
             if self._thread.is_alive():  # a later close() tries again
                 self._warn(f'sample writer did not finish within {timeout} s; '
                            f'{self._queue.qsize()} queued sample(s) not written yet')
@@ -240,15 +249,25 @@ class SampleWriter:
             try:
                 if item is _STOP:
                     return
-                self._write_one(*item)
-                if self._dirty and time.monotonic() - self._last_sync >= period:
-                    self._sync()
-            except Exception as exc:  # noqa: BLE001 - the tracker must never see it
-                self._counts['failed'] += 1
-                self._last_error = f'{type(exc).__name__}: {exc}'
-                self._throttle('failed', f'sample not written: {self._last_error}')
+                self._handle(item)
             finally:
                 self._queue.task_done()
+
+    def _handle(self, item: tuple[Any, ...]) -> None:
+        """Write one queued sample, sync when due; errors are counted, never raised."""
+        try:
+            self._write_one(*item)
+            if self._dirty and time.monotonic() - self._last_sync >= self.cfg.log_sync_period_s:
+                self._sync()
+        except Exception as exc:  # noqa: BLE001 - the tracker must never see it
+            self._counts['failed'] += 1
+            self._last_error = f'{type(exc).__name__}: {exc}'
+            self._throttle('failed', f'sample not written: {self._last_error}')
+
+    def sync_if_dirty(self) -> None:
+        """Sync the manifest and directory if a sample was written since the last sync."""
+        if self._dirty:
+            self._sync()
 
     def _free_bytes(self) -> int | None:
         try:

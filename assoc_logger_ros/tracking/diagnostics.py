@@ -126,7 +126,13 @@ class SwitchEstimator:
         self.by_kind = {'appearance': 0, 'reappear': 0, 'swap': 0, 'jump': 0}
         self._last_stamp: float | None = None
 
-    def _alloc(self, ids: NDArray[np.int64], dim: int) -> NDArray[np.int64]:
+    def _alloc(self, ids: NDArray[np.int64], dim: int,
+               known_rows: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
+        if known_rows is not None:          # every ID already has a row: nothing to allocate
+            if dim and self._emb.shape[1] != dim:
+                self._emb = np.zeros((self._box.shape[0], dim), np.float32)
+                self._has_emb[:] = False
+            return known_rows
         rows, fresh = self._slots.ensure(ids)
         cap = self._slots.capacity
         if self._box.shape[0] < cap:
@@ -196,19 +202,29 @@ class SwitchEstimator:
             clear = mok & (vis >= p.appearance_min_visibility)
             self._appearance(mids, known_rows, memb, clear, live, counts, suspects, pairs)
 
-        # evidence 4: a track jumping to a detection far from where it was heading
-        if known.any():
+        emb_width = self._emb.shape[1]
+        matched_now = np.zeros(self._slots.capacity, bool)
+        matched_now[known_rows[known]] = True
+        # common case, every match has a row and each ID comes once: the jump test and the
+        # bookkeeping of the matches share one read of their state (the reappearance test
+        # below reads only unmatched rows, so it may run after the bookkeeping)
+        fused = bool(mids.size and known.all() and np.count_nonzero(matched_now) == mids.size)
+        if fused:
+            # evidence 4 (jump) + bookkeeping of the matches
+            self._jumps_and_record(t, mids, known_rows, mbox, memb, mok, width, height,
+                                   counts, suspects, pairs)
+        elif known.any():
+            # evidence 4: a track jumping to a detection far from where it was heading
             self._jumps(t, mids, known_rows, mbox, counts, suspects, pairs)
 
         # evidence 2: a lost identity reappearing under a new ID
         if nids.size:
-            matched_now = np.zeros(self._slots.capacity, bool)
-            matched_now[known_rows[known]] = True
             self._reappear(t, nids, nbox, nemb, nok, live & ~matched_now[:live.size],
-                           counts, suspects, pairs)
+                           counts, suspects, pairs, emb_width)
 
         # bookkeeping: matched tracks move on, new tracks enter
-        self._record(t, mids, mbox, memb, mok, width, height)
+        if not fused:
+            self._record(t, mids, mbox, memb, mok, width, height)
         self._record(t, nids, nbox, nemb, nok, width, height)
 
         # evidence 3: crossing tracks that swap (on the velocities including this frame)
@@ -220,7 +236,8 @@ class SwitchEstimator:
         self.total += count
         for k, v in counts.items():
             self.by_kind[k] += v
-        return SwitchReport(count, np.unique(np.asarray(suspects, np.int64)),
+        return SwitchReport(count, (np.unique(np.asarray(suspects, np.int64)) if suspects
+                                    else np.zeros(0, np.int64)),
                             counts['appearance'], counts['reappear'], counts['swap'],
                             tuple(pairs), counts['jump'])
 
@@ -233,6 +250,8 @@ class SwitchEstimator:
         e = np.asarray(emb, np.float32)
         if e.ndim != 2 or e.shape[0] != n or e.shape[1] == 0:
             return None, np.zeros(n, bool)
+        if n == 0:
+            return np.zeros(e.shape, np.float32), np.zeros(0, bool)
         e, ok = normalise_rows(e)
         if valid is not None:
             ok &= np.asarray(valid, bool).reshape(-1)
@@ -295,26 +314,26 @@ class SwitchEstimator:
         b = self._box[r]
         h = np.maximum(b[:, 3] - b[:, 1], 1.0)
         c = _centres(b)
-        # candidate pairs i < j: close horizontally (|dx| <= distance, so nothing is lost)
+        # pairs i < j closer than the larger box height: all pairs at once, then only those
         reach = np.maximum.outer(h, h)
         reach *= p.swap_near
         dx = np.subtract.outer(c[:, 0], c[:, 0])
-        np.abs(dx, out=dx)
-        pi, pj = np.nonzero(dx < reach)                 # row-major: the order of the full test
+        dy = np.subtract.outer(c[:, 1], c[:, 1])
+        dist = dx * dx
+        dist += dy * dy
+        np.sqrt(dist, out=dist)                         # |c_i - c_j| as np.linalg.norm gives it
+        pi, pj = np.nonzero(dist < reach)               # row-major: (i, j) in order
         upper = pi < pj
+        if not upper.any():
+            return
         pi, pj = pi[upper], pj[upper]
-        if pi.size == 0:
-            return
-        near = _norm2(c[pi] - c[pj]) < reach[pi, pj]
-        pi, pj = pi[near], pj[near]
-        if pi.size == 0:
-            return
         fast = self._vel[r] / h[:, None]                # box heights per second
         habit = self._habit[r] / h[:, None]
         own = _norm2(fast - habit)
         chosen = own[pi] + own[pj]
-        swapped = _norm2(fast[pi] - habit[pj]) + _norm2(fast[pj] - habit[pi])   # i fits j's habit
-        sep = _norm2(habit[pi] - habit[pj])
+        hi, hj = habit[pi], habit[pj]
+        swapped = _norm2(fast[pi] - hj) + _norm2(fast[pj] - hi)   # each fits the other's habit
+        sep = _norm2(hi - hj)
         hit = (sep > p.swap_sep) & (swapped < p.swap_ratio * chosen)
         if not hit.any():
             return
@@ -347,7 +366,8 @@ class SwitchEstimator:
             suspects.append(int(tid))
             pairs.append((int(tid), -1))
 
-    def _reappear(self, t, nids, nbox, nemb, nok, lost, counts, suspects, pairs) -> None:
+    def _reappear(self, t, nids, nbox, nemb, nok, lost, counts, suspects, pairs,
+                  emb_width) -> None:
         p = self.p
         cand = np.flatnonzero(lost & ~self._claimed[:lost.size] & ~self._at_border[:lost.size]
                               & (self._hits[:lost.size] >= p.reappear_min_hits))
@@ -364,7 +384,7 @@ class SwitchEstimator:
         tol = p.reappear_pos + p.reappear_pos_per_s * gap
         ratio = nh[:, None] / ch[None, :]
         ok = (res < tol[None, :]) & (ratio < p.size_ratio) & (ratio > 1.0 / p.size_ratio)
-        if nemb is not None and self._emb.shape[1] == nemb.shape[1]:
+        if nemb is not None and emb_width == nemb.shape[1]:
             both = nok[:, None] & self._has_emb[cand][None, :]
             app = 1.0 - nemb @ self._emb[cand].T
             # with embeddings on both sides the appearance decides
@@ -391,20 +411,49 @@ class SwitchEstimator:
     def _id_of_rows(self) -> NDArray[np.int64]:
         return self._slots.id_of_rows()
 
+    def _jumps_and_record(self, t, ids, rows, boxes, emb, ok, width, height, counts, suspects,
+                          pairs) -> None:
+        """:meth:`_jumps` then :meth:`_record` for matches that all have a row, each once."""
+        p = self.p
+        rows = self._alloc(ids, emb.shape[1] if emb is not None else 0, rows)
+        last = self._box[rows]
+        dt = t - self._seen[rows]
+        has_vel = self._has_vel[rows]
+        vel = self._vel[rows]
+        c_old = _centres(last)
+        c_new = _centres(boxes)
+        sel = has_vel & (dt <= p.jump_max_gap_s)
+        if sel.any():
+            h = np.maximum(last[sel, 3] - last[sel, 1], 1.0)
+            pred = c_old[sel] + vel[sel] * dt[sel, None]
+            res = _norm2(c_new[sel] - pred) / h
+            for tid in ids[sel][res > p.jump].tolist():
+                counts['jump'] += 1
+                suspects.append(int(tid))
+                pairs.append((int(tid), -1))
+        self._update_state(t, rows, boxes, emb, ok, width, height, dt, c_old, c_new, has_vel,
+                           vel)
+
     def _record(self, t, ids, boxes, emb, ok, width, height) -> None:
         if ids.size == 0:
             return
-        p = self.p
         rows = self._alloc(ids, emb.shape[1] if emb is not None else 0)
-        c_new = _centres(boxes)
-        dt = t - self._seen[rows]
-        upd = self._has_box(rows) & (dt > 1e-9)
+        last = self._box[rows]
+        self._update_state(t, rows, boxes, emb, ok, width, height, t - self._seen[rows],
+                           _centres(last), _centres(boxes), self._has_vel[rows],
+                           self._vel[rows])
+
+    def _update_state(self, t, rows, boxes, emb, ok, width, height, dt, c_old, c_new, has_vel,
+                      vel) -> None:
+        """Move matched/new tracks on; ``dt``, ``c_old``, ``has_vel``, ``vel`` read before."""
+        p = self.p
+        upd = self._box_known[rows] & (dt > 1e-9)
         if upd.any():
             r = rows[upd]
-            v_obs = (c_new[upd] - _centres(self._box[r])) / dt[upd, None]
+            v_obs = (c_new[upd] - c_old[upd]) / dt[upd, None]
             m, mh = p.velocity_momentum, p.habit_momentum
-            had = self._has_vel[r, None]
-            self._vel[r] = np.where(had, m * self._vel[r] + (1 - m) * v_obs, v_obs)
+            had = has_vel[upd, None]
+            self._vel[r] = np.where(had, m * vel[upd] + (1 - m) * v_obs, v_obs)
             self._habit[r] = np.where(had, mh * self._habit[r] + (1 - mh) * v_obs, v_obs)
             self._has_vel[r] = True
         self._hits[rows] += 1
@@ -412,20 +461,20 @@ class SwitchEstimator:
         self._seen[rows] = t
         self._claimed[rows] = False
         b = p.border_px
-        self._at_border[rows] = ((boxes[:, 0] <= b) | (boxes[:, 1] <= b)
-                                 | (boxes[:, 2] >= width - b) | (boxes[:, 3] >= height - b))
+        # x1 <= b or y1 <= b or x2 >= width - b or y2 >= height - b (NaN: never true)
+        edge = ((boxes <= (b, b, np.nan, np.nan))
+                | (boxes >= (np.nan, np.nan, width - b, height - b)))
+        self._at_border[rows] = edge.any(axis=1)
         if emb is not None and ok.any() and self._emb.shape[1] == emb.shape[1]:
             r = rows[ok]
             e = emb[ok]
             m = p.emb_momentum
-            mixed, good = normalise_rows(np.where(self._has_emb[r, None],
-                                              m * self._emb[r] + (1 - m) * e, e))
-            self._emb[r] = np.where(good[:, None], mixed, e)
+            had = self._has_emb[r]
+            mixed = m * self._emb[r] + (1 - m) * e
+            mixed, good = normalise_rows(mixed if had.all() else np.where(had[:, None], mixed, e))
+            self._emb[r] = mixed if good.all() else np.where(good[:, None], mixed, e)
             self._has_emb[r] = True
         self._box_known[rows] = True
-
-    def _has_box(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        return self._box_known[rows].copy()
 
     def _prune(self, t: float) -> None:
         cap = self._slots.capacity

@@ -30,13 +30,13 @@ _EPS = 1e-12
 
 def normalise_rows(x: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Unit rows and which rows were usable (finite, non-zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    finite = np.isfinite(x).all(axis=1)
-    x = x.astype(np.float64)
-    if not finite.all():
-        x[~finite] = 0.0
+    x = np.asarray(x, dtype=np.float32).astype(np.float64)
     # scale by the largest entry first: float32 extremes must not overflow the norm
     peak = np.abs(x).max(axis=1, initial=0.0)
+    finite = np.isfinite(peak)              # NaN and inf entries propagate into the peak
+    if not finite.all():
+        x[~finite] = 0.0
+        peak[~finite] = 0.0
     x /= np.where(peak > 0, peak, 1.0)[:, None]
     norm = np.sqrt(np.add.reduce(x * x, axis=1))      # np.linalg.norm(x, axis=1), same floats
     ok = finite & (peak > 1e-30) & (norm > 0)
@@ -184,7 +184,8 @@ def detection_quality(visibility: ArrayLike, scores: ArrayLike, boxes: ArrayLike
     size = np.ones_like(side) if min_box_side <= 0 else np.clip(side / (2 * min_box_side), 0, 1)
     q = (np.clip(np.asarray(visibility, np.float64).reshape(-1), 0, 1)
          * np.clip(np.asarray(scores, np.float64).reshape(-1), 0, 1) * size)
-    return np.nan_to_num(q, nan=0.0).astype(np.float32)
+    q[np.isnan(q)] = 0.0      # q is in [0, 1] or NaN (the clips map inf into range)
+    return q.astype(np.float32)
 
 
 class AppearanceMemory:
@@ -306,10 +307,12 @@ class AppearanceMemory:
         if not ok.any():
             return 0
         # one update per track per call: keep the first occurrence of a duplicated ID
-        _, first = np.unique(ids, return_index=True)
-        dup_free = np.zeros(ids.size, bool)
-        dup_free[first] = True
-        ok &= dup_free
+        srt = np.sort(ids)
+        if (srt[1:] == srt[:-1]).any():
+            _, first = np.unique(ids, return_index=True)
+            dup_free = np.zeros(ids.size, bool)
+            dup_free[first] = True
+            ok &= dup_free
         rows = self._alloc(ids[ok])
         emb = emb[ok]
         live = self._frozen[rows] == 0
@@ -456,8 +459,18 @@ class AppearanceMemory:
                 n_r, self._k, -1)                                       # (t, k, d)
             psim[self._proto_q[r] < 0] = -np.inf
             sim = np.maximum(sim, psim.max(axis=1))
-        dist = np.clip(1.0 - sim.astype(np.float64), 0.0, 2.0)
-        out[np.ix_(t_ok, d_ok)] = dist
+        dist = sim.astype(np.float64)
+        np.subtract(1.0, dist, out=dist)
+        np.maximum(dist, 0.0, out=dist)            # np.clip(1 - sim, 0, 2): sim is finite
+        np.minimum(dist, 2.0, out=dist)
+        if r.size == n_t and dets.shape[0] == n_d:
+            return dist
+        if dets.shape[0] == n_d:
+            out[t_ok] = dist
+        else:
+            full = np.full((r.size, n_d), np.nan)
+            full[:, d_ok] = dist
+            out[t_ok] = full
         return out
 
 

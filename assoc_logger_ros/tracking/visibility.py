@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 MASK_FILL_REF = 0.5
 
 _CHUNK = 1024
+_SWEEP_MIN = 96     # from this many boxes on, the sweep beats all pairs at once (cache misses)
 
 
 def validate_mask(mask: object, width: int, height: int) -> NDArray[np.integer]:
@@ -113,8 +114,9 @@ def visibility_from_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
     (larger). The covered fraction combines the occluders as independent, ``1 - prod(1 - f_j)``
     with ``f_j`` the share of the box's area that occluder ``j`` covers, so two occluders over
     the same spot are not counted twice as fully as two side by side. Equal bottoms hide nothing.
-    O(N^2) cheap comparisons (in row chunks, memory O(N * 1024)); the shares are computed only
-    for the overlapping pairs.
+    Few boxes: all pairs at once (row chunks, memory O(N * 1024)). Many boxes: candidate pairs
+    come from a sweep over the boxes sorted by left edge (O(N log N) plus the pairs that overlap
+    horizontally), so hundreds of boxes stay cheap. Both give the same floats.
     """
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n = b.shape[0]
@@ -123,38 +125,61 @@ def visibility_from_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
         return out
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
     if not np.isfinite(b).all():
+        with np.errstate(invalid='ignore'):
+            return _visibility_dense(b, area, out)
+    if n < _SWEEP_MIN:
         return _visibility_dense(b, area, out)
     x1, y1, x2, y2 = b.T
-    for lo in range(0, n, _CHUNK):
-        hi = min(lo + _CHUNK, n)
-        iw = np.minimum(x2[lo:hi, None], x2) - np.maximum(x1[lo:hi, None], x1)
-        ih = np.minimum(y2[lo:hi, None], y2) - np.maximum(y1[lo:hi, None], y1)
-        hit = (iw > 0) & (ih > 0) & (y2 > y2[lo:hi, None])     # overlapping occluder in front
-        i, j = np.nonzero(hit)                                  # row-major: j ascending per i
-        if i.size == 0:
-            continue
-        keep = 1.0 - np.clip(iw[i, j] * ih[i, j] / area[lo + i], 0.0, 1.0)
-        # product per row, left to right as np.prod over the full row (factors 1 elsewhere)
-        starts = np.flatnonzero(np.r_[True, i[1:] != i[:-1]])
-        vis = np.multiply.reduceat(keep, starts)
-        out[lo + i[starts]] = np.nan_to_num(vis, nan=1.0)
+    i, j = _x_overlap_candidates(x1, x2)
+    iw = np.minimum(x2[i], x2[j]) - np.maximum(x1[i], x1[j])
+    ih = np.minimum(y2[i], y2[j]) - np.maximum(y1[i], y1[j])
+    hit = (iw > 0) & (ih > 0) & (y2[j] > y2[i])          # overlapping occluder in front
+    if not hit.any():
+        return out
+    i, j, iw, ih = i[hit], j[hit], iw[hit], ih[hit]
+    order = np.lexsort((j, i))                             # row by row, occluders left to right
+    i, j = i[order], j[order]
+    keep = 1.0 - np.clip(iw[order] * ih[order] / area[i], 0.0, 1.0)
+    # product per row in the order np.prod over the full row uses (the other factors are 1)
+    starts = np.flatnonzero(np.r_[True, i[1:] != i[:-1]])
+    vis = np.multiply.reduceat(keep, starts)
+    out[i[starts]] = np.nan_to_num(vis, nan=1.0)
     return out
+
+
+def _x_overlap_candidates(x1: NDArray[np.float64], x2: NDArray[np.float64]
+                          ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """All pairs (i, j) whose x-ranges may overlap (a superset; includes i == j).
+
+    ``j`` overlaps ``i`` only if ``x1_j < x2_i`` and ``x1_j > x1_i - max width``: a binary
+    search on the sorted left edges gives each row its window of candidates. The slack covers
+    rounding, so no overlapping pair is ever missed (the caller tests each pair exactly).
+    """
+    n = x1.size
+    order = np.argsort(x1, kind='stable')
+    xs = x1[order]
+    wmax = max(float(np.max(x2 - x1)), 0.0)
+    slack = 1e-9 * (max(abs(float(xs[0])), abs(float(xs[-1]))) + wmax) + 1e-9
+    lo = np.searchsorted(xs, x1 - wmax - slack, 'left')
+    hi = np.searchsorted(xs, x2 + slack, 'right')
+    cnt = np.maximum(hi - lo, 0)
+    i = np.repeat(np.arange(n), cnt)
+    first = np.cumsum(cnt) - cnt
+    j = order[np.arange(i.size) + np.repeat(lo - first, cnt)]
+    return i, j
 
 
 def _visibility_dense(b: NDArray[np.float64], area: NDArray[np.float64],
                       out: NDArray[np.float32]) -> NDArray[np.float32]:
-    """All pairs at once; used for boxes with non-finite coordinates (NaN gives 1)."""
+    """All pairs at once, in row chunks (non-finite coordinates: NaN visibility gives 1)."""
     n = b.shape[0]
     for lo in range(0, n, _CHUNK):
         a = b[lo:lo + _CHUNK]
-        with np.errstate(invalid='ignore'):
-            iw = (np.minimum(a[:, None, 2], b[None, :, 2])
-                  - np.maximum(a[:, None, 0], b[None, :, 0]))
-            ih = (np.minimum(a[:, None, 3], b[None, :, 3])
-                  - np.maximum(a[:, None, 1], b[None, :, 1]))
-            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-            front = b[None, :, 3] > a[:, None, 3]
-            frac = np.where(front, np.clip(inter / area[lo:lo + _CHUNK, None], 0.0, 1.0), 0.0)
+        iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+        ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        front = b[None, :, 3] > a[:, None, 3]
+        frac = np.where(front, np.clip(inter / area[lo:lo + _CHUNK, None], 0.0, 1.0), 0.0)
         vis = np.prod(1.0 - frac, axis=1)
         out[lo:lo + _CHUNK] = np.nan_to_num(vis, nan=1.0)
     return out
