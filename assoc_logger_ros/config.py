@@ -245,9 +245,10 @@ class RecorderConfig(_Validated):
         'sample); samples written since are re-added from their files after a power loss.',
         lo=0.0, hi=3600.0, unit='s')
     log_writer: str = _param(
-        'thread', 'Where samples are built and written: thread (beside the tracker, sharing '
-        'its interpreter lock) or process (a child process; frees the tracking process on 2+ '
-        'cores).', choices=('thread', 'process'))
+        'auto', 'Where samples are built and written: thread (beside the tracker, sharing its '
+        'interpreter lock), process (a child process, so tracking keeps its CPU), or auto '
+        '(process on 2+ CPUs unless log_wait_when_full, else thread).',
+        choices=('auto', 'thread', 'process'))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import os
 from typing import Any
 import uuid
 
-from assoc_logger_ros.config import Settings
+from assoc_logger_ros.config import RecorderConfig, Settings
 from assoc_logger_ros.frame import Frame
 from assoc_logger_ros.recording.process_writer import ProcessWriter
 from assoc_logger_ros.recording.writer import SampleWriter
@@ -27,6 +27,23 @@ def new_session_id() -> str:
     """A readable, unique session label: UTC time plus a short random suffix."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
     return f'{now}-{uuid.uuid4().hex[:6]}'
+
+
+def writer_kind(cfg: RecorderConfig) -> str:
+    """``thread`` or ``process``: what ``log_writer`` (``auto`` resolved) asks for.
+
+    ``auto`` picks the process writer for live collection on 2+ CPUs, where the writer's Python
+    work would otherwise take turns with tracking (and the node's callbacks) for one
+    interpreter lock; with ``log_wait_when_full`` (offline, the caller waits for the writer
+    anyway; the replay chooses its writer itself) it stays a thread.
+    """
+    if cfg.log_writer != 'auto':
+        return cfg.log_writer
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return 'process' if cpus >= 2 and not cfg.log_wait_when_full else 'thread'
 
 
 class Pipeline:
@@ -59,7 +76,7 @@ class Pipeline:
         self.writer: SampleWriter | ProcessWriter | None = None
         log_dir = settings.recorder.log_dir
         if log_dir:
-            cls = ProcessWriter if settings.recorder.log_writer == 'process' else SampleWriter
+            cls = ProcessWriter if writer_kind(settings.recorder) == 'process' else SampleWriter
             self.writer = cls(os.path.expanduser(log_dir), settings.recorder, warn=self._warn)
 
     def process(self, frame: Frame) -> AssociationSnapshot:

@@ -9,8 +9,8 @@ off (what the estimator adds) and with neither ``diag`` nor embeddings (bare Byt
 configuration runs ``--rounds`` times, interleaved; the round with the lowest median is kept
 (the machine is shared: the minimum is the least disturbed).
 
-    OPENBLAS_NUM_THREADS=1 PYTHONPATH=. nice .venv/bin/python bench/memory_diag_speed.py \
-        [--tracks 10 50 100 200] [--frames 200] [--rounds 2]
+    export OPENBLAS_NUM_THREADS=1 PYTHONPATH=.
+    nice .venv/bin/python bench/memory_diag_speed.py [--tracks 10 50 100 200] [--frames 200]
 """
 
 from __future__ import annotations

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from assoc_logger_ros.adapters import bagio
-from assoc_logger_ros.adapters.bag_cdr import CdrError, decode_detection_array
+from assoc_logger_ros.adapters.bag_cdr import CdrError, decode_detection_array, detection_arrays_of
 from assoc_logger_ros.adapters.messages import detection_arrays
-from assoc_logger_ros.adapters.replay import _detection_arrays
 
 _text = st.text(alphabet=st.sampled_from('ab0123é_'), max_size=6)
 
@@ -48,7 +47,7 @@ def _assert_same(raw: bytes) -> None:
                                                       for d in ref.detections
                                                       for r in d.results])
     # and the tracker input built from it equals the node's message path
-    b1, s1, c1 = _detection_arrays(got)
+    b1, s1, c1 = detection_arrays_of(got)
     b2, s2, c2 = detection_arrays(ref)
     np.testing.assert_array_equal(b1, b2)
     np.testing.assert_array_equal(s1, s2)

@@ -108,3 +108,28 @@ def test_boxes_degenerate_inputs():
     assert visibility_from_boxes([[0, 0, 1, 1]])[0] == 1.0
     vis = visibility_from_boxes([[0, 0, 10, 10], [np.nan, 0, 5, 20]])
     assert np.isfinite(vis).all() and ((vis >= 0) & (vis <= 1)).all()
+
+
+def _crowd(n, seed, scale=1.0):
+    """``n`` person-like boxes on a 1920x1080 image; some share edges and bottoms exactly."""
+    rng = np.random.default_rng(seed)
+    foot = np.stack([rng.uniform(0, 1900, n), rng.uniform(100, 1080, n)], axis=1)
+    h = rng.uniform(40, 200, n)
+    boxes = np.stack([foot[:, 0], foot[:, 1] - h, foot[:, 0] + 0.4 * h, foot[:, 1]], axis=1)
+    boxes[: n // 4] = np.round(boxes[: n // 4] / 20) * 20      # exact ties: equal bottoms, edges
+    return boxes * scale
+
+
+@pytest.mark.parametrize('n', [96, 150, 400])
+def test_boxes_sweep_equals_all_pairs_bit_for_bit(n):
+    """From _SWEEP_MIN boxes on the sweep is used; it gives exactly the all-pairs floats."""
+    from assoc_logger_ros.tracking.visibility import _SWEEP_MIN, _visibility_dense
+
+    assert n >= _SWEEP_MIN
+    for seed, scale in ((0, 1.0), (1, 1.0), (2, 1e5)):
+        boxes = _crowd(n, seed, scale)
+        area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+        expect = _visibility_dense(boxes, area, np.ones(n, np.float32))
+        got = visibility_from_boxes(boxes)
+        assert (expect < 1).sum() > n // 10            # the crowd really occludes
+        np.testing.assert_array_equal(got, expect)

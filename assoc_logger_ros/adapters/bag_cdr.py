@@ -5,7 +5,16 @@ detection (about 16 us each, 1.6 ms for 100 detections), which is half the repla
 This decoder reads only what the tracker needs. When every detection of a message has the same
 layout (same frame_id, one hypothesis, same class_id and id lengths: what detectors publish) the
 whole message is decoded with numpy gathers; otherwise a short per-detection offset walk finds the
-fields. ``test/test_replay_cdr.py`` checks both paths against rosbags' decoding.
+fields. ``test/test_replay_cdr.py`` checks both paths against rosbags' decoding, and
+``test/test_messages_cdr.py`` against rclpy's.
+
+This is the one Detection2DArray decoder of the package: the bag replay calls
+:func:`decode_detection_array` on stored bytes, the node (``fast_cdr``) on the raw bytes of its
+subscription (:func:`assoc_logger_ros.adapters.messages.parse_detection_cdr`). Besides the
+values it records where each detection's fields lie (:class:`DetectionArrayData` ``*_at``), so
+the node can write its ``tracks`` message by copying the input detections' bytes.
+:func:`detection_arrays_of` turns the decoded fields into the tracker's input exactly as
+:func:`assoc_logger_ros.adapters.messages.detection_arrays` does for message objects.
 
 Layout (XCDR1, little endian; alignment counts from the byte after the 4-byte encapsulation
 header): Header{int32 sec, uint32 nanosec, string frame_id}, uint32 n, n x Detection2D{Header,
@@ -15,7 +24,7 @@ float64[5] bbox (center x, y, theta, size_x, size_y), string id}.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import struct
 
 import numpy as np
@@ -32,7 +41,7 @@ class CdrError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class DetectionArrayData:
-    """The fields of one Detection2DArray, as arrays.
+    """The fields of one Detection2DArray, as arrays, and where they lie in its bytes.
 
     Attributes:
         stamp_ns: header stamp.  frame_id: header frame.
@@ -41,6 +50,14 @@ class DetectionArrayData:
         result_counts: (N,) int64 hypotheses per detection.
         result_class_ids: (M,) str, all hypotheses' ``class_id`` in message order.
         result_scores: (M,) float64, all hypotheses' ``score``.
+        buf: the message bytes (encapsulation header included); offsets below index it.
+        header_end: offset just after the detection count.
+        det_start, det_head_end: (N,) each detection's first byte and the byte after its
+            Header and hypothesis count.
+        bbox_at, id_at, det_end: (N,) offsets of the bbox, of the id's length field, and the
+            byte after the detection.
+        result_class_at, result_block_at: (M,) offsets of each hypothesis' class_id length
+            field and of its score (score, pose and covariance are 44 contiguous float64).
     """
 
     stamp_ns: int
@@ -50,6 +67,15 @@ class DetectionArrayData:
     result_counts: NDArray[np.int64]
     result_class_ids: NDArray[np.str_]
     result_scores: NDArray[np.float64]
+    buf: bytes = b''
+    header_end: int = 0
+    det_start: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    det_head_end: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    bbox_at: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    id_at: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    det_end: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    result_class_at: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    result_block_at: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return int(self.bbox.shape[0])
@@ -120,10 +146,11 @@ def _decode(buf: bytes) -> DetectionArrayData:
     out = _decode_uniform(buf, data, pos, n) if n else None
     if out is None:
         out = _decode_walk(buf, data, pos, n)
-    bbox, ids, counts, classes, scores = out
+    bbox, ids, counts, classes, scores, offsets = out
     return DetectionArrayData(
         stamp_ns=int(sec) * 1_000_000_000 + int(nsec), frame_id=frame_id, bbox=bbox, ids=ids,
-        result_counts=counts, result_class_ids=classes, result_scores=scores)
+        result_counts=counts, result_class_ids=classes, result_scores=scores, buf=buf,
+        header_end=pos, **offsets)
 
 
 def _layout(buf: bytes, pos: int) -> tuple[list[int], int]:
@@ -218,12 +245,18 @@ def _decode_uniform(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
         return None
     bbox = _gather_f64(data, offs[:, bbox_c], 5)
     ids = _strings_at(data, offs[:, id_c] + 4, max(lengths[id_c] - 1, 0))
+    offsets = {'det_start': starts, 'det_head_end': offs[:, nres_c] + 4,
+               'bbox_at': offs[:, bbox_c], 'id_at': offs[:, id_c],
+               'det_end': offs[:, id_c] + 4 + lengths[id_c]}
     if first[cls_c] < 0:
+        none = np.zeros(0, np.int64)
         return (bbox, ids, np.zeros(n, np.int64), np.zeros(0, dtype='<U1'),
-                np.zeros(0, np.float64))
+                np.zeros(0, np.float64), {**offsets, 'result_class_at': none,
+                                          'result_block_at': none})
     classes = _strings_at(data, offs[:, cls_c] + 4, max(lengths[cls_c] - 1, 0))
     scores = _gather_f64(data, offs[:, score_c], 1).reshape(n)
-    return bbox, ids, np.ones(n, np.int64), classes, scores
+    return bbox, ids, np.ones(n, np.int64), classes, scores, {
+        **offsets, 'result_class_at': offs[:, cls_c], 'result_block_at': offs[:, score_c]}
 
 
 def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
@@ -234,9 +267,12 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
     """
     unpack = _U32.unpack_from
     size = len(buf)
+    start_at = [0] * n
+    head_end = [0] * n
     bbox_at = [0] * n
     id_at = [0] * n
     id_len = [0] * n
+    end_at = [0] * n
     counts = [0] * n
     cls_at: list[int] = []
     cls_len: list[int] = []
@@ -244,16 +280,18 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
     p = pos
     for i in range(n):
         p += (-p) % 4
+        start_at[i] = p
         (length,) = unpack(buf, p + 8)
         p += 12 + length
         p += (-p) % 4
         (m,) = unpack(buf, p)
         p += 4
+        head_end[i] = p
         counts[i] = m
         for _ in range(m):
             p += (-p) % 4
             (length,) = unpack(buf, p)
-            cls_at.append(p + 4)
+            cls_at.append(p)
             cls_len.append(length)
             p += 4 + length
             p += (4 - p) % 8
@@ -264,14 +302,15 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
         p += 40
         p += (-p) % 4
         (length,) = unpack(buf, p)
-        id_at[i] = p + 4
+        id_at[i] = p
         id_len[i] = length
         p += 4 + length
+        end_at[i] = p
         if p > size:
             raise CdrError('message ends early')
 
     def text(at: int, length: int) -> str:
-        return buf[at:at + length - 1].decode('utf-8') if length else ''
+        return buf[at + 4:at + 3 + length].decode('utf-8') if length else ''
 
     try:
         ids = [text(a, k) for a, k in zip(id_at, id_len)]
@@ -282,5 +321,44 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
             else np.zeros((0, 5), np.float64))
     scores = (_gather_f64(data, np.asarray(score_at, np.int64), 1).reshape(-1) if score_at
               else np.zeros(0, np.float64))
+    offsets = {'det_start': np.asarray(start_at, np.int64),
+               'det_head_end': np.asarray(head_end, np.int64),
+               'bbox_at': np.asarray(bbox_at, np.int64), 'id_at': np.asarray(id_at, np.int64),
+               'det_end': np.asarray(end_at, np.int64),
+               'result_class_at': np.asarray(cls_at, np.int64),
+               'result_block_at': np.asarray(score_at, np.int64)}
     return (bbox, np.asarray(ids, dtype=str).reshape(n), np.asarray(counts, np.int64),
-            np.asarray(classes, dtype=str).reshape(len(classes)), scores)
+            np.asarray(classes, dtype=str).reshape(len(classes)), scores, offsets)
+
+
+def detection_arrays_of(data: DetectionArrayData
+                        ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
+    """(N, 4) xyxy boxes, (N,) scores and classes: the tracker input, as the message path.
+
+    Equal to :func:`assoc_logger_ros.adapters.messages.detection_arrays` of the same message:
+    best hypothesis = highest score (first on ties, a NaN best is replaced by the next); no
+    hypothesis -> score 1.0, class ''. One hypothesis per detection (what detectors publish)
+    is fully vectorised.
+    """
+    n = len(data)
+    bbox = data.bbox
+    half_w, half_h = bbox[:, 3] * 0.5, bbox[:, 4] * 0.5
+    boxes = np.stack([bbox[:, 0] - half_w, bbox[:, 1] - half_h,
+                      bbox[:, 0] + half_w, bbox[:, 1] + half_h], axis=1)
+    counts = data.result_counts
+    if n and (counts == 1).all():
+        return boxes, data.result_scores.astype(np.float64), data.result_class_ids.tolist()
+    scores = np.ones(n, np.float64)
+    classes = [''] * n
+    all_cls = data.result_class_ids.tolist()
+    all_sc = data.result_scores.tolist()
+    start = 0
+    for i, m in enumerate(counts.tolist()):
+        best_cls, best = '', float('nan')
+        for j in range(start, start + m):
+            if j == start or all_sc[j] > best or best != best:
+                best_cls, best = all_cls[j], all_sc[j]
+        if m:
+            scores[i], classes[i] = best, best_cls
+        start += m
+    return boxes, scores, classes

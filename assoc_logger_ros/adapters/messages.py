@@ -26,6 +26,12 @@ import zlib
 import numpy as np
 from numpy.typing import NDArray
 
+from assoc_logger_ros.adapters.bag_cdr import (
+    CdrError,
+    DetectionArrayData,
+    decode_detection_array,
+    detection_arrays_of,
+)
 from assoc_logger_ros.frame import Frame, make_frame
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
 
@@ -79,7 +85,8 @@ def _best_hypothesis(results: Iterable[Any]) -> tuple[str, float]:
     """(class_id, score) of the best hypothesis; ('', nan) when there is none.
 
     Best = highest score, the first on ties; a NaN best is replaced by the next hypothesis
-    (the replay's numpy decoder and :func:`parse_detection_cdr` apply the same rule).
+    (:func:`.bag_cdr.detection_arrays_of`, used by the replay and the node's raw path,
+    applies the same rule).
     """
     best_cls, best_score, first = '', math.nan, True
     for res in results:
@@ -343,110 +350,53 @@ def fill_image(msg: Any, stamp_ns: int, array: np.ndarray, encoding: str,
 
 # ------------------------------------------------------------------ raw CDR fast path (node)
 # rclpy turns a 100-detection Detection2DArray into Python objects in about 5 ms, more than the
-# whole tracker update. The node subscribes with raw=True instead: parse_detection_cdr() walks
-# the bytes once (offsets only, no per-field objects) and encode_tracks_cdr() writes the tracks
-# message by copying each source detection's bytes, with the new id, re-padding the 8-byte
-# aligned fields where a detection lands on a different 8-byte phase. Layout (XCDR1, alignment
-# counted from the byte after the 4-byte encapsulation header): Header{int32 sec, uint32
-# nanosec, string frame_id}, uint32 n, n x Detection2D{Header, uint32 m, m x {string class_id,
-# float64 score, float64[7] pose, float64[36] covariance}, float64[5] bbox, string id}.
+# whole tracker update. The node subscribes with raw=True instead: parse_detection_cdr() decodes
+# the bytes with the package's one CDR decoder (:mod:`.bag_cdr`, the replay's too: numpy gathers
+# for detector-style messages, an offset walk otherwise), and encode_tracks_cdr() writes the
+# tracks message by copying each source detection's bytes, with the new id, re-padding the
+# 8-byte aligned fields where a detection lands on a different 8-byte phase. Layout (XCDR1,
+# alignment counted from the byte after the 4-byte encapsulation header): Header{int32 sec,
+# uint32 nanosec, string frame_id}, uint32 n, n x Detection2D{Header, uint32 m, m x {string
+# class_id, float64 score, float64[7] pose, float64[36] covariance}, float64[5] bbox, string id}.
 
 _U32 = struct.Struct('<I')
-_F64 = struct.Struct('<d')
 _HYP_BLOCK = 44 * 8   # score + pose (7) + covariance (36), all float64, contiguous
 
-
-class CdrFormatError(ValueError):
-    """Bytes that are not a little-endian CDR vision_msgs 4.x Detection2DArray."""
+CdrFormatError = CdrError  # the node's name for it
 
 
 @dataclass(frozen=True, eq=False)
 class CdrDetections:
-    """Offsets and arrays of one serialized Detection2DArray (see :func:`parse_detection_cdr`).
+    """One serialized Detection2DArray: its decoded fields and offsets plus the tracker input.
 
-    ``dets[i]`` = (start, header_end, [(class_at, block_at), ...], bbox_at, id_at, end) absolute
-    byte offsets: ``start..header_end`` is the detection's Header and hypothesis count.
+    ``data`` is :func:`.bag_cdr.decode_detection_array`'s result; ``boxes``, ``scores`` and
+    ``classes`` are what :func:`detection_arrays` gives for the same message.
     """
 
-    buf: bytes
-    stamp_ns: int
-    header_end: int
-    dets: list[tuple[int, int, list[tuple[int, int]], int, int, int]]
+    data: DetectionArrayData
     boxes: NDArray[np.float64]
     scores: NDArray[np.float64]
     classes: list[str]
 
+    @property
+    def stamp_ns(self) -> int:
+        """Header stamp in nanoseconds."""
+        return self.data.stamp_ns
+
+    @property
+    def buf(self) -> bytes:
+        """The serialized message."""
+        return self.data.buf
+
     def __len__(self) -> int:
-        return len(self.dets)
-
-
-def _pad(pos: int, n: int) -> int:
-    return pos + (-(pos - 4) % n)
+        return len(self.data)
 
 
 def parse_detection_cdr(buf: bytes) -> CdrDetections:
-    """Walk a serialized Detection2DArray: offsets for re-encoding plus the tracker's arrays.
-
-    Score and class follow the same rule as :func:`detection_arrays` (best hypothesis, score
-    1.0 and class '' without one), so both paths give the same Frame.
-    """
-    buf = bytes(buf)
-    if len(buf) < 16 or buf[0] != 0 or buf[1] != 1:
-        raise CdrFormatError('not little-endian plain CDR')
-    u32, f64 = _U32.unpack_from, _F64.unpack_from
-    try:
-        sec, nsec = struct.unpack_from('<iI', buf, 4)
-        p = 12 + 4 + u32(buf, 12)[0]
-        p = _pad(p, 4)
-        n = u32(buf, p)[0]
-        p += 4
-        header_end = p
-        if n * 64 > len(buf):
-            raise CdrFormatError(f'{n} detections cannot fit in {len(buf)} bytes')
-        dets = []
-        raw = np.empty((n, 5), np.float64)
-        scores = np.empty(n, np.float64)
-        classes = [''] * n
-        for i in range(n):
-            start = p = _pad(p, 4)
-            p = start + 12 + u32(buf, start + 8)[0]
-            p = _pad(p, 4)
-            m = u32(buf, p)[0]
-            p += 4
-            det_head_end = p
-            hyps = []
-            best, best_score = -1, math.nan
-            for j in range(m):
-                cls_at = p = _pad(p, 4)
-                p += 4 + u32(buf, p)[0]
-                block_at = p = _pad(p, 8)
-                p += _HYP_BLOCK
-                score = f64(buf, block_at)[0]
-                if best < 0 or score > best_score or math.isnan(best_score):
-                    best, best_score = j, score
-                hyps.append((cls_at, block_at))
-            bbox_at = p = _pad(p, 8)
-            p += 40
-            id_at = p = _pad(p, 4)
-            p += 4 + u32(buf, p)[0]
-            if p > len(buf):
-                raise CdrFormatError('message ends early')
-            dets.append((start, det_head_end, hyps, bbox_at, id_at, p))
-            raw[i] = struct.unpack_from('<5d', buf, bbox_at)
-            if best >= 0:
-                at = hyps[best][0]
-                length = u32(buf, at)[0]
-                classes[i] = buf[at + 4:at + 3 + length].decode('utf-8') if length else ''
-                scores[i] = best_score
-            else:
-                scores[i] = 1.0
-    except struct.error as err:
-        raise CdrFormatError(f'message ends early: {err}') from None
-    half_w, half_h = raw[:, 3] * 0.5, raw[:, 4] * 0.5
-    boxes = np.stack([raw[:, 0] - half_w, raw[:, 1] - half_h,
-                      raw[:, 0] + half_w, raw[:, 1] + half_h], axis=1)
-    return CdrDetections(buf, int(sec) * 1_000_000_000 + int(nsec), header_end, dets, boxes,
-                         scores, classes)
+    """Decode a serialized Detection2DArray (raises :class:`CdrFormatError` on bad bytes)."""
+    data = decode_detection_array(buf)
+    boxes, scores, classes = detection_arrays_of(data)
+    return CdrDetections(data, boxes, scores, classes)
 
 
 def cdr_to_frame(parsed: CdrDetections, **kwargs: Any) -> Frame:
@@ -457,24 +407,32 @@ def cdr_to_frame(parsed: CdrDetections, **kwargs: Any) -> Frame:
 
 def encode_tracks_cdr(snapshot: AssociationSnapshot, parsed: CdrDetections) -> bytes:
     """Serialized ``tracks`` message, byte-compatible with :func:`snapshot_to_tracks`."""
-    buf = parsed.buf
-    out = bytearray(buf[:parsed.header_end - 4])
+    d = parsed.data
+    buf = d.buf
+    out = bytearray(buf[:d.header_end - 4])
     src_rows = snapshot.det_source_index
     pairs = [(tid, int(src_rows[row])) for tid, row in
              zip(snapshot.output_track_ids.tolist(), snapshot.output_det_index.tolist())
              if 0 <= row < src_rows.shape[0]]
     out += _U32.pack(len(pairs))
+    if not pairs:
+        return bytes(out)
+    starts, head_ends = d.det_start.tolist(), d.det_head_end.tolist()
+    bbox_at = d.bbox_at.tolist()
+    counts = d.result_counts.tolist()
+    first_hyp = np.concatenate([[0], np.cumsum(d.result_counts)]).tolist()
+    class_at, block_at = d.result_class_at.tolist(), d.result_block_at.tolist()
     for tid, src in pairs:
-        start, head_end, hyps, bbox_at, id_at, _ = parsed.dets[src]
         out += bytes(-(len(out) - 4) % 4)
-        out += buf[start:head_end]
-        for cls_at, block_at in hyps:
+        out += buf[starts[src]:head_ends[src]]
+        for j in range(first_hyp[src], first_hyp[src] + counts[src]):
+            cls_at = class_at[j]
             out += bytes(-(len(out) - 4) % 4)
             out += buf[cls_at:cls_at + 4 + _U32.unpack_from(buf, cls_at)[0]]
             out += bytes(-(len(out) - 4) % 8)
-            out += buf[block_at:block_at + _HYP_BLOCK]
+            out += buf[block_at[j]:block_at[j] + _HYP_BLOCK]
         out += bytes(-(len(out) - 4) % 8)
-        out += buf[bbox_at:bbox_at + 40]
+        out += buf[bbox_at[src]:bbox_at[src] + 40]
         out += bytes(-(len(out) - 4) % 4)
         text = str(tid).encode('utf-8')
         out += _U32.pack(len(text) + 1) + text + b'\x00'

@@ -16,8 +16,9 @@ Differences from the node, all deliberate:
 - Ground truth: a ``/gt`` topic (see :mod:`.bagio`) is matched to each frame's detections by
   stamp and box IoU >= 0.5 (one-to-one, highest total IoU); the matched identity goes into
   ``Frame.gt_ids`` and so into the samples' ``det_gt_ids``; unmatched detections get -1.
-- Detection2DArray bytes are decoded by :mod:`.bag_cdr` (numpy, about 10x faster than rosbags'
-  decoder) whenever the bag's type has the vision_msgs 4.x hash; other layouts go through rosbags.
+- Detection2DArray bytes are decoded by :mod:`.bag_cdr` (numpy, about 4-10x faster than rosbags'
+  decoder; the node's raw path uses the same decoder) whenever the bag's type has the
+  vision_msgs 4.x hash; other layouts go through rosbags.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.adapters import bagio
 from assoc_logger_ros.adapters import messages as conv
-from assoc_logger_ros.adapters.bag_cdr import DetectionArrayData, decode_detection_array
+from assoc_logger_ros.adapters.bag_cdr import (
+    DetectionArrayData,
+    decode_detection_array,
+    detection_arrays_of,
+)
 from assoc_logger_ros.adapters.joiner import Joined, StampJoiner
 from assoc_logger_ros.appearance import make_descriptor
 from assoc_logger_ros.config import Settings
@@ -222,37 +227,6 @@ def match_gt(det_boxes: NDArray[np.float64], gt_boxes: NDArray[np.float64],
     return out
 
 
-def _detection_arrays(data: DetectionArrayData
-                      ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
-    """What :func:`messages.detection_arrays` returns for the same message, from decoded arrays.
-
-    Best hypothesis = highest score (first on ties, a NaN best is replaced); no hypothesis ->
-    score 1.0, class ''. ``test/test_replay_cdr.py`` checks equality with the message path.
-    """
-    n = len(data)
-    bbox = data.bbox
-    half_w, half_h = bbox[:, 3] * 0.5, bbox[:, 4] * 0.5
-    boxes = np.stack([bbox[:, 0] - half_w, bbox[:, 1] - half_h,
-                      bbox[:, 0] + half_w, bbox[:, 1] + half_h], axis=1)
-    counts = data.result_counts
-    if n and (counts == 1).all():
-        return boxes, data.result_scores.astype(np.float64), data.result_class_ids.tolist()
-    scores = np.ones(n, np.float64)
-    classes = [''] * n
-    all_cls = data.result_class_ids.tolist()
-    all_sc = data.result_scores.tolist()
-    start = 0
-    for i, m in enumerate(counts.tolist()):
-        best_cls, best = '', float('nan')
-        for j in range(start, start + m):
-            if j == start or all_sc[j] > best or best != best:
-                best_cls, best = all_cls[j], all_sc[j]
-        if m:
-            scores[i], classes[i] = best, best_cls
-        start += m
-    return boxes, scores, classes
-
-
 @dataclass
 class _Pending:
     joined: Joined
@@ -420,7 +394,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
     def decode(raw: bytes, msgtype: str) -> tuple[int, Any, tuple[Any, ...]]:
         if fast_ok:
             data = decode_detection_array(raw)
-            return data.stamp_ns, data, _detection_arrays(data)
+            return data.stamp_ns, data, detection_arrays_of(data)
         msg = reader.deserialize(raw, msgtype)
         return conv.stamp_to_ns(msg.header.stamp), msg, conv.detection_arrays(msg)
 

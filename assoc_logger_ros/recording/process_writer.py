@@ -54,10 +54,14 @@ def _child(directory: str, cfg: RecorderConfig, inbox: Any, outbox: Any) -> None
         outbox.put(('error', f'{type(exc).__name__}: {exc}'))
         return
     outbox.put(('ready', writer.stats()))
+    # Only the parent writes to the inbox: without our copy of its write end, a dead parent
+    # shows as end-of-file (also in the middle of a message) instead of a wait forever.
+    inbox._writer.close()  # noqa: SLF001 - multiprocessing.Queue keeps both pipe ends
     parent = multiprocessing.parent_process()
     idle_s = min(max(cfg.log_sync_period_s, 0.05), 0.5)
     last_report = time.monotonic()
     reported = True
+    orphaned = False
     try:
         while True:
             try:
@@ -68,8 +72,12 @@ def _child(directory: str, cfg: RecorderConfig, inbox: Any, outbox: Any) -> None
                     outbox.put(('stats', writer.stats()))
                     reported = True
                 if parent is not None and not parent.is_alive():
-                    break  # the parent died: keep what was written, release the lock
+                    orphaned = True  # keep what was written, release the lock, exit
+                    break
                 continue
+            except (EOFError, OSError):  # the parent died (possibly mid-message)
+                orphaned = True
+                break
             if item is None:
                 break
             writer.submit(*item)
@@ -80,7 +88,10 @@ def _child(directory: str, cfg: RecorderConfig, inbox: Any, outbox: Any) -> None
                 last_report, reported = now, True
     finally:
         writer.close()
-        outbox.put(('final', writer.stats()))
+        if orphaned:  # nobody reads the outbox any more: do not wait to flush it at exit
+            outbox.cancel_join_thread()
+        else:
+            outbox.put(('final', writer.stats()))
 
 
 class ProcessWriter:

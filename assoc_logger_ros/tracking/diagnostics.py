@@ -314,19 +314,22 @@ class SwitchEstimator:
         b = self._box[r]
         h = np.maximum(b[:, 3] - b[:, 1], 1.0)
         c = _centres(b)
-        # pairs i < j closer than the larger box height: all pairs at once, then only those
-        reach = np.maximum.outer(h, h)
-        reach *= p.swap_near
+        # pairs i < j closer than the larger box height: squared distances of all pairs against
+        # the tallest box (a superset, with margin), then the exact test on those pairs only
         dx = np.subtract.outer(c[:, 0], c[:, 0])
         dy = np.subtract.outer(c[:, 1], c[:, 1])
-        dist = dx * dx
-        dist += dy * dy
-        np.sqrt(dist, out=dist)                         # |c_i - c_j| as np.linalg.norm gives it
-        pi, pj = np.nonzero(dist < reach)               # row-major: (i, j) in order
+        d2 = dx * dx
+        d2 += dy * dy
+        tallest = float(np.fmax.reduce(h))               # NaN boxes (never near) ignored
+        pi, pj = np.nonzero(d2 < (1.01 * p.swap_near * tallest) ** 2)   # row-major
         upper = pi < pj
         if not upper.any():
             return
         pi, pj = pi[upper], pj[upper]
+        near = np.sqrt(d2[pi, pj]) < p.swap_near * np.maximum(h[pi], h[pj])   # |c_i - c_j|
+        if not near.any():
+            return
+        pi, pj = pi[near], pj[near]
         fast = self._vel[r] / h[:, None]                # box heights per second
         habit = self._habit[r] / h[:, None]
         own = _norm2(fast - habit)
