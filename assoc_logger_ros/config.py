@@ -259,6 +259,10 @@ class NodeConfig(_Validated):
     masks_topic: str = _param('masks', 'Input instance label image (with seg_enable).')
     image_topic: str = _param('image', 'Input image for the built-in appearance descriptor.')
     tracks_topic: str = _param('tracks', 'Output Detection2DArray with track IDs.')
+    gt_topic: str = _param(
+        '', 'Optional ground-truth Detection2DArray topic (Detection2D.id = identity, same '
+        'stamps as the detections); fills the samples\' det_gt_ids by box IoU >= 0.5 as the '
+        'bag replay does. Empty: off.')
     mask_tolerance_s: float = _param(
         0.05, 'Largest stamp difference for joining a mask or image to a detection array; '
         'also the longest a detection array waits for one.', lo=0.0, hi=10.0, unit='s')

@@ -94,6 +94,17 @@ def test_dead_child_is_one_warning_and_tracking_goes_on(tmp_path):
     assert len(_valid(tmp_path / 'd')) == 2
 
 
+def test_child_ignores_sigint_and_close_writes_everything(tmp_path):
+    """Ctrl-C reaches the whole process group: the child keeps going until close()."""
+    w = ProcessWriter(tmp_path / 'd', _cfg(log_wait_when_full=True))
+    w.submit(SNAPS[0], 'int', {})
+    os.kill(w.pid, signal.SIGINT)
+    for s in SNAPS[1:]:
+        assert w.submit(s, 'int', {})
+    assert w.close()
+    assert w.stats()['written'] == len(SNAPS) == len(_valid(tmp_path / 'd'))
+
+
 def test_locked_directory_and_resume(tmp_path):
     """A second writer on a locked directory raises; reopening continues the numbering."""
     d = tmp_path / 'd'

@@ -51,7 +51,7 @@ def _run_node(context, bag: Path, params: dict) -> tuple[int, int]:
             executor.spin_once(timeout_sec=timeout)
 
         topics = {t: f'{ns}{t}' for t in (bagio.TOPIC_DETECTIONS, bagio.TOPIC_MASKS,
-                                          bagio.TOPIC_IMAGE)}
+                                          bagio.TOPIC_IMAGE, bagio.TOPIC_GT)}
         player = BagPlayer(peer, topics, tracks_topic=f'{ns}/tracks')
         assert player.wait_for_subscribers(bag, spin, timeout_s=20.0)
         # and the node has discovered each of our publishers (else a first message could be lost)
@@ -77,20 +77,24 @@ def _manifest(directory: Path) -> list[dict]:
 
 
 def test_replay_samples_equal_node_samples(rclpy_context, tmp_path):
-    """Same bag, same settings: identical manifests and identical sample arrays."""
+    """Same bag, same settings: identical manifests and identical sample arrays.
+
+    The bag carries ground truth on ``/gt``; the node reads it (``gt_topic``) as the replay
+    does, so ``det_gt_ids`` are compared too.
+    """
     from assoc_logger_ros.adapters.replay import replay_bag, session_id_for
     from assoc_logger_ros.config import resolve
 
     scene = generate_scene(SceneConfig(seed=5, num_frames=30, width=320, height=240,
                                        num_walkers=6))
     bag = tmp_path / 'eq_bag'
-    bagio.write_scene(scene, bag, gt=False, side_delay_ns=-MS)
+    bagio.write_scene(scene, bag, gt=True, side_delay_ns=-MS)
     with bagio.open_reader(bag) as reader:
         sid = session_id_for(bag, reader.start_time)
     common = {'seg_enable': True, 'embedding_source': 'color_hist', 'mask_tolerance_s': 0.5}
 
     published, received = _run_node(rclpy_context, bag, {
-        **common, 'log_dir': str(tmp_path / 'node'), 'session_id': sid})
+        **common, 'log_dir': str(tmp_path / 'node'), 'session_id': sid, 'gt_topic': 'gt'})
     assert (published, received) == (30, 30)
     result = replay_bag(bag, resolve({**common, 'log_dir': str(tmp_path / 'replay')}))
     assert result.session_id == sid
@@ -102,7 +106,7 @@ def test_replay_samples_equal_node_samples(rclpy_context, tmp_path):
     for name in sorted(p.name for p in (tmp_path / 'node').glob('sample_*.npz')):
         a = load(tmp_path / 'node' / name)
         b = load(tmp_path / 'replay' / name)
-        assert a.keys() == b.keys()
+        assert a.keys() == b.keys() and 'det_gt_ids' in a  # ground truth read by both
         for key in a:
             if key != 'metadata':
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f'{name}:{key}')

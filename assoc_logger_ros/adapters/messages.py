@@ -17,7 +17,7 @@ same Frames.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 import struct
 from typing import Any
@@ -177,6 +177,77 @@ def arrays_to_frame(stamp_ns: int, boxes: NDArray[np.float64], scores: NDArray[n
     return make_frame(stamp_ns, boxes, scores, width=w, height=h, class_ids=class_ids,
                       frame_idx=frame_idx, embeddings=embeddings,
                       embedding_valid=embedding_valid, mask=mask, class_names=list(classes))
+
+
+# ------------------------------------------------------------------ ground truth (node + replay)
+GT_IOU = 0.5
+
+
+def iou_matrix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(len(a), len(b)) IoU of xyxy boxes; 0 where undefined."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return np.nan_to_num(iou, nan=0.0)
+
+
+def match_gt(det_boxes: NDArray[np.float64], gt_boxes: NDArray[np.float64],
+             gt_ids: NDArray[np.int64], iou_min: float = GT_IOU) -> NDArray[np.int64]:
+    """Ground-truth identity per detection: one-to-one, max total IoU, IoU >= ``iou_min``."""
+    from scipy.optimize import linear_sum_assignment
+
+    n = int(np.asarray(det_boxes).reshape(-1, 4).shape[0])
+    out = np.full(n, -1, np.int64)
+    if n == 0 or len(gt_ids) == 0:
+        return out
+    iou = iou_matrix(det_boxes, gt_boxes)
+    iou = np.where(iou >= iou_min, iou, 0.0)
+    rows, cols = linear_sum_assignment(-iou)
+    ok = iou[rows, cols] >= iou_min
+    out[rows[ok]] = np.asarray(gt_ids, np.int64)[cols[ok]]
+    return out
+
+
+def gt_labels(msg: Any) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """(G, 4) xyxy boxes and (G,) identities of a ground-truth Detection2DArray.
+
+    The identity is ``Detection2D.id`` as an integer (-1 when it is not one). Accepts a parsed
+    raw message (:class:`CdrDetections`), decoded bag bytes (:class:`DetectionArrayData`) or a
+    message object.
+    """
+    if isinstance(msg, CdrDetections):
+        boxes, texts = msg.boxes, msg.data.ids.tolist()
+    elif isinstance(msg, DetectionArrayData):
+        boxes, texts = detection_arrays_of(msg)[0], msg.ids.tolist()
+    else:
+        boxes, texts = detection_arrays(msg)[0], [str(d.id) for d in msg.detections]
+    ids = np.full(len(texts), -1, np.int64)
+    for i, text in enumerate(texts):
+        try:
+            ids[i] = int(text)
+        except ValueError:
+            pass
+    return boxes, ids
+
+
+def label_frame(frame: Frame, det_boxes: NDArray[np.float64], gt_boxes: NDArray[np.float64],
+                gt_ids: NDArray[np.int64]) -> Frame:
+    """``frame`` with ``gt_ids``: each kept detection's matched identity (-1: unmatched).
+
+    ``det_boxes`` are the message's boxes in message order (before :func:`make_frame` dropped
+    bad ones); the node and the replay both label frames with this function.
+    """
+    ids = match_gt(det_boxes, gt_boxes, gt_ids)[frame.source_index]
+    return replace(frame, gt_ids=ids)
 
 
 # encoding -> (numpy dtype without byte order, channels)

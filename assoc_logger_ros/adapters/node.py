@@ -54,6 +54,7 @@ _ROS_PARAMS = frozenset({'use_sim_time', 'start_type_description_service'})
 _BIG = 1.7e308
 # a drop of the ROS clock against the system clock by more than this is a clock jump
 _CLOCK_JUMP_NS = 1_000_000_000
+_GT = 'gt'  # joiner side of the ground-truth topic (gt_topic)
 
 
 class WarnThrottle:
@@ -121,7 +122,8 @@ class TrackerNode(Node):
         self.descriptor = make_descriptor(node_cfg.embedding_source,
                                           node_cfg.embedding_plugin)
         sides = (('mask',) if self.settings.tracker.seg_enable else ()) + (
-            ('image',) if self.descriptor is not None else ())
+            ('image',) if self.descriptor is not None else ()) + (
+            (_GT,) if node_cfg.gt_topic else ())
         self.joiner = StampJoiner(int(round(node_cfg.mask_tolerance_s * 1e9)), sides,
                                   max_queue=node_cfg.join_queue_size)
         self.feed = ArrivalFeed(self.joiner)
@@ -150,6 +152,10 @@ class TrackerNode(Node):
             self._inputs.append(('image', self.create_subscription(
                 Image, node_cfg.image_topic, lambda m, i: self._on_input('image', m, i),
                 qos_in)))
+        if _GT in sides:  # joined like masks; labels the frame of exactly its stamp
+            self._inputs.append((_GT, self.create_subscription(
+                Detection2DArray, node_cfg.gt_topic, lambda m, i: self._on_input(_GT, m, i),
+                qos_in, raw=node_cfg.fast_cdr)))
         self._take_limit = max(int(node_cfg.qos_depth), 1)
         if sides:
             self.create_timer(max(node_cfg.mask_tolerance_s / 4.0, 0.002), self._on_join_timer)
@@ -229,7 +235,7 @@ class TrackerNode(Node):
             offset = self._clock_offset_ns()
             items = [self._item(kind, msg, info, offset)]
             items += self._take_received(offset)
-            for joined in self.feed.feed(i for i in items if i is not None):
+            for joined in self._feed(items):
                 self._process(joined)
         finally:
             self._latencies.append(time.perf_counter() - t0)
@@ -239,11 +245,14 @@ class TrackerNode(Node):
         if not self.joiner.waiting:
             return
         offset = self._clock_offset_ns()
-        items = self._take_received(offset)
-        released = self.feed.feed(i for i in items if i is not None)
+        released = self._feed(self._take_received(offset))
         released += self.feed.poll(self._now_ns())
         for joined in released:
             self._process(joined)
+
+    def _feed(self, items: list[tuple[int, str, int, Any] | None]) -> list[Joined]:
+        """Decoded messages to the joiner, in arrival order (undecodable ones are dropped)."""
+        return self.feed.feed(item for item in items if item is not None)
 
     def _clock_offset_ns(self) -> int:
         """Node clock minus system clock: maps receive times (system clock) to ROS time.
@@ -288,20 +297,19 @@ class TrackerNode(Node):
         """(arrival ns in node-clock time, kind, stamp ns, payload); None if undecodable."""
         received = int((info or {}).get('received_timestamp') or 0)
         arrival = received + offset if received > 0 else self._now_ns()
-        if kind == DETECTIONS:
-            self.frames_in += 1
+        if kind in (DETECTIONS, _GT):
+            if kind == DETECTIONS:
+                self.frames_in += 1
             if isinstance(msg, bytes):
-                msg = self._decode_raw(msg)
+                msg = self._decode_raw(msg, 'ground truth' if kind == _GT else
+                                       'detection array')
                 if msg is None:
                     return None
-            stamp = (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
-                     else conv.stamp_to_ns(msg.header.stamp))
-        else:
-            stamp = conv.stamp_to_ns(msg.header.stamp)
-        return arrival, kind, stamp, msg
+        return arrival, kind, self._stamp_of(msg), msg
 
-    def _decode_raw(self, raw: bytes) -> conv.CdrDetections | Detection2DArray | None:
-        """Fast CDR walk; rclpy's decoder for anything it does not handle (big endian...)."""
+    def _decode_raw(self, raw: bytes, what: str = 'detection array'
+                    ) -> conv.CdrDetections | Detection2DArray | None:
+        """Fast CDR decoder; rclpy's for anything it does not handle (big endian...)."""
         try:
             return conv.parse_detection_cdr(raw)
         except Exception:  # noqa: BLE001 - any surprise: let rclpy decide
@@ -310,9 +318,14 @@ class TrackerNode(Node):
             return deserialize_message(raw, Detection2DArray)
         except Exception as err:  # noqa: BLE001 - undecodable: warn, drop, keep running
             self.bad_messages += 1
-            self.warn('bad_detections', f'undecodable detection array ({len(raw)} bytes): '
+            self.warn('bad_detections', f'undecodable {what} ({len(raw)} bytes): '
                       f'{type(err).__name__}: {err}')
             return None
+
+    @staticmethod
+    def _stamp_of(msg: Any) -> int:
+        return (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
+                else conv.stamp_to_ns(msg.header.stamp))
 
     def _decode_side(self, joined: Joined, side: str) -> np.ndarray | None:
         msg = joined.sides.get(side)
@@ -357,6 +370,11 @@ class TrackerNode(Node):
             frame = convert(
                 msg, registry=self.registry, frame_idx=frame_idx, mask=mask,
                 image=image, width=cfg.image_width, height=cfg.image_height, embed=embed)
+            gt = joined.sides.get(_GT)
+            if gt is not None and self._stamp_of(gt) == joined.stamp_ns:  # as the replay
+                det_boxes = (msg.boxes if isinstance(msg, conv.CdrDetections)
+                             else conv.detection_arrays(msg)[0])
+                frame = conv.label_frame(frame, det_boxes, *conv.gt_labels(gt))
             assert self.pipeline is not None
             snap = self.pipeline.process(frame)
         except Exception as err:  # noqa: BLE001 - one bad message must not stop the node
@@ -461,8 +479,7 @@ class TrackerNode(Node):
         released: list[Joined] = []
         if self.context.ok():  # messages already received are still tracked and logged
             try:
-                items = self._take_received(self._clock_offset_ns())
-                released = self.feed.feed(i for i in items if i is not None)
+                released = self._feed(self._take_received(self._clock_offset_ns()))
             except RCLError:
                 pass
         for joined in released + self.joiner.flush():

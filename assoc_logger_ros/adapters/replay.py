@@ -24,7 +24,7 @@ Differences from the node, all deliberate:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 import os
 from pathlib import Path
 import re
@@ -38,17 +38,16 @@ from numpy.typing import NDArray
 from assoc_logger_ros.adapters import bagio
 from assoc_logger_ros.adapters import messages as conv
 from assoc_logger_ros.adapters.bag_cdr import (
-    DetectionArrayData,
     decode_detection_array,
     detection_arrays_of,
 )
 from assoc_logger_ros.adapters.joiner import Joined, StampJoiner
+from assoc_logger_ros.adapters.messages import GT_IOU, iou_matrix, match_gt  # noqa: F401
 from assoc_logger_ros.appearance import make_descriptor
 from assoc_logger_ros.config import Settings
 from assoc_logger_ros.frame import Frame
 from assoc_logger_ros.pipeline import Pipeline
 
-GT_IOU = 0.5
 _WARN_FIRST = 3  # warnings printed per kind before the rest are only counted
 
 
@@ -191,40 +190,6 @@ class Progress:
             self.stream.write('\n')
             self.stream.flush()
             self._shown = False
-
-
-def iou_matrix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(len(a), len(b)) IoU of xyxy boxes; 0 where undefined."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return np.nan_to_num(iou, nan=0.0)
-
-
-def match_gt(det_boxes: NDArray[np.float64], gt_boxes: NDArray[np.float64],
-             gt_ids: NDArray[np.int64], iou_min: float = GT_IOU) -> NDArray[np.int64]:
-    """Ground-truth identity per detection: one-to-one, max total IoU, IoU >= ``iou_min``."""
-    from scipy.optimize import linear_sum_assignment
-
-    n = int(np.asarray(det_boxes).reshape(-1, 4).shape[0])
-    out = np.full(n, -1, np.int64)
-    if n == 0 or len(gt_ids) == 0:
-        return out
-    iou = iou_matrix(det_boxes, gt_boxes)
-    iou = np.where(iou >= iou_min, iou, 0.0)
-    rows, cols = linear_sum_assignment(-iou)
-    ok = iou[rows, cols] >= iou_min
-    out[rows[ok]] = np.asarray(gt_ids, np.int64)[cols[ok]]
-    return out
 
 
 @dataclass
@@ -425,10 +390,9 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
             return
         labels = gt.pop(joined.stamp_ns, None)
         if labels is not None:
-            ids = match_gt(item.arrays[0], labels[0], labels[1])[frame.source_index]
-            frame = replace(frame, gt_ids=ids)
+            frame = conv.label_frame(frame, item.arrays[0], *labels)
             result.gt_frames += 1
-            result.gt_matched += int((ids >= 0).sum())
+            result.gt_matched += int((frame.gt_ids >= 0).sum())
         result.writer_wait_s += _wait_for_writer(pipeline)
         t0 = time.perf_counter()
         try:
@@ -477,7 +441,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
                     result.skip('undecodable ground-truth arrays')
                     warner('bad_gt', f'undecodable ground truth at bag time {log_ns}: {err}')
                     continue
-                gt[stamp] = (arrays[0], _gt_ids(msg))
+                gt[stamp] = (arrays[0], conv.gt_labels(msg)[1])
                 if len(gt) > 10 * max(node_cfg.join_queue_size, 1):
                     gt.pop(min(gt))
             else:
@@ -501,18 +465,6 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
     progress.close(state['processed'])
     _finish(result, pipeline, joiner)
     return result
-
-
-def _gt_ids(msg: Any) -> NDArray[np.int64]:
-    ids = msg.ids.tolist() if isinstance(msg, DetectionArrayData) else [
-        d.id for d in msg.detections]
-    out = np.full(len(ids), -1, np.int64)
-    for i, text in enumerate(ids):
-        try:
-            out[i] = int(text)
-        except ValueError:
-            pass
-    return out
 
 
 def _build_frame(joined: Joined, arrays: tuple[Any, ...], settings: Settings,

@@ -75,7 +75,8 @@ def make_bag(bag: Path, args: argparse.Namespace) -> None:
 
 def demo_settings(log_dir: Path) -> dict[str, Any]:
     """The settings the demo collects with (explicit values; the rest resolve as usual)."""
-    return {'log_dir': str(log_dir), 'seg_enable': True, 'embedding_source': 'color_hist'}
+    return {'log_dir': str(log_dir), 'seg_enable': True, 'embedding_source': 'color_hist',
+            'gt_topic': '/gt'}
 
 
 def collect_replay(bag: Path, log_dir: Path, quiet: bool) -> str:
@@ -139,7 +140,8 @@ def collect_ros(bag: Path, log_dir: Path, rate: float, quiet: bool) -> str:
                                        f'see {node_log}')
                 executor.spin_once(timeout_sec=timeout)
 
-            player = BagPlayer(player_node)
+            player = BagPlayer(player_node, {t: t for t in (
+                bagio.TOPIC_DETECTIONS, bagio.TOPIC_MASKS, bagio.TOPIC_IMAGE, bagio.TOPIC_GT)})
             if not player.wait_for_subscribers(bag, spin, timeout_s=60.0):
                 raise RuntimeError(f'tracker_node did not subscribe within 60 s; see {node_log}')
             progress = Progress(n_det, enabled=False if quiet else None, label='publishing')

@@ -19,8 +19,11 @@ from typing import Any
 
 # Settings that make no sense for a replay: ROS interface only, or fixed by the replay
 # (it always waits for the writer instead of dropping).
+# gt_topic: the replay has its own --gt-topic (default /gt: bags from mot2bag and the demo
+# carry ground truth there), the node's setting defaults to off.
 _NOT_FOR_REPLAY = frozenset({'tracks_topic', 'qos_reliability', 'qos_depth',
-                             'diagnostics_period_s', 'warn_throttle_s', 'log_wait_when_full'})
+                             'diagnostics_period_s', 'warn_throttle_s', 'log_wait_when_full',
+                             'gt_topic'})
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser,

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 import multiprocessing
 import os
 import queue
+import signal
 import time
 from typing import Any
 
@@ -45,6 +46,9 @@ DEFAULT_START_METHOD = 'spawn'
 
 def _child(directory: str, cfg: RecorderConfig, inbox: Any, outbox: Any) -> None:
     """Child process: one synchronous SampleWriter fed from ``inbox`` until None arrives."""
+    # Ctrl-C in a terminal (ros2 launch) signals the whole process group: the parent shuts
+    # down and then closes us; dying here first would lose the queued samples.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from assoc_logger_ros.recording.writer import SampleWriter
 
     try:

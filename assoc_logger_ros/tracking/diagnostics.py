@@ -23,8 +23,9 @@ The estimator keeps its own light per-track state (last box, smoothed velocity, 
 in arrays indexed by row (:class:`~assoc_logger_ros.tracking.memory.SlotTable`), so it works with
 the appearance memory disabled and a frame costs a fixed number of numpy calls: per-track Python
 work happens only for tracks that enter or leave and for the (rare) evidence found. The pairwise
-checks are O(M^2) in cheap comparisons for M matches; the swap test itself runs only on pairs of
-tracks that are close horizontally (a necessary condition for being close).
+checks are O(M^2) cheap distance comparisons for M matches; the swap test itself (velocities)
+runs only on pairs of tracks that are close, and the appearance test only in frames where some
+match is far from its track's appearance.
 The suspected track IDs are returned so the tracker can freeze their appearance memory.
 """
 
@@ -272,9 +273,12 @@ class SwitchEstimator:
             return False
         sel = (rows >= 0) & mok
         sel[sel] = self._has_emb[rows[sel]]
-        if not sel.any():
+        if sel.all():
+            own = 1.0 - np.einsum('ij,ij->i', self._emb[rows], memb)
+        elif sel.any():
+            own = 1.0 - np.einsum('ij,ij->i', self._emb[rows[sel]], memb[sel])
+        else:
             return False
-        own = 1.0 - np.einsum('ij,ij->i', self._emb[rows[sel]], memb[sel])
         return bool((own > self.p.disagree_dist - 1e-3).any())
 
     def _appearance(self, mids, rows, memb, mok, live, counts, suspects, pairs) -> None:
@@ -321,7 +325,8 @@ class SwitchEstimator:
         d2 = dx * dx
         d2 += dy * dy
         tallest = float(np.fmax.reduce(h))               # NaN boxes (never near) ignored
-        pi, pj = np.nonzero(d2 < (1.01 * p.swap_near * tallest) ** 2)   # row-major
+        flat = np.flatnonzero(d2 < (1.01 * p.swap_near * tallest) ** 2)   # row-major
+        pi, pj = np.divmod(flat, h.size)
         upper = pi < pj
         if not upper.any():
             return
@@ -427,10 +432,15 @@ class SwitchEstimator:
         c_new = _centres(boxes)
         sel = has_vel & (dt <= p.jump_max_gap_s)
         if sel.any():
-            h = np.maximum(last[sel, 3] - last[sel, 1], 1.0)
-            pred = c_old[sel] + vel[sel] * dt[sel, None]
-            res = _norm2(c_new[sel] - pred) / h
-            for tid in ids[sel][res > p.jump].tolist():
+            h = np.maximum(last[:, 3] - last[:, 1], 1.0)
+            if sel.all():
+                res = _norm2(c_new - (c_old + vel * dt[:, None])) / h
+                jumped = ids[res > p.jump]
+            else:
+                pred = c_old[sel] + vel[sel] * dt[sel, None]
+                res = _norm2(c_new[sel] - pred) / h[sel]
+                jumped = ids[sel][res > p.jump]
+            for tid in jumped.tolist():
                 counts['jump'] += 1
                 suspects.append(int(tid))
                 pairs.append((int(tid), -1))
@@ -455,9 +465,14 @@ class SwitchEstimator:
             r = rows[upd]
             v_obs = (c_new[upd] - c_old[upd]) / dt[upd, None]
             m, mh = p.velocity_momentum, p.habit_momentum
-            had = has_vel[upd, None]
-            self._vel[r] = np.where(had, m * vel[upd] + (1 - m) * v_obs, v_obs)
-            self._habit[r] = np.where(had, mh * self._habit[r] + (1 - mh) * v_obs, v_obs)
+            had = has_vel[upd]
+            new_vel = m * vel[upd] + (1 - m) * v_obs
+            new_habit = mh * self._habit[r] + (1 - mh) * v_obs
+            if not had.all():                       # first velocity: the observation itself
+                new_vel = np.where(had[:, None], new_vel, v_obs)
+                new_habit = np.where(had[:, None], new_habit, v_obs)
+            self._vel[r] = new_vel
+            self._habit[r] = new_habit
             self._has_vel[r] = True
         self._hits[rows] += 1
         self._box[rows] = boxes

@@ -32,18 +32,27 @@ def iou_matrix(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDAr
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]))
-    wh_a = a[:, 2:] - a[:, :2] + pixel_offset
-    wh_b = b[:, 2:] - b[:, :2] + pixel_offset
-    area_a = wh_a[:, 0] * wh_a[:, 1]
-    area_b = wh_b[:, 0] * wh_b[:, 1]
-    wh = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh -= np.maximum(a[:, None, :2], b[None, :, :2])
-    wh += pixel_offset
-    np.maximum(wh, 0.0, out=wh)
-    inter = wh[:, :, 0] * wh[:, :, 1]
-    union = area_a[:, None] + area_b[None, :]
+    # two contiguous (N, M) planes, updated in place: the (N, M) work dominates
+    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]
+    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    inter = np.minimum(ax2, bx2)
+    inter -= np.maximum(ax1, bx1)
+    inter += pixel_offset
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum(ay2, by2)
+    ih -= np.maximum(ay1, by1)
+    ih += pixel_offset
+    np.maximum(ih, 0.0, out=ih)
+    inter *= ih
+    area_a = (ax2 - ax1 + pixel_offset) * (ay2 - ay1 + pixel_offset)
+    area_b = (bx2 - bx1 + pixel_offset) * (by2 - by1 + pixel_offset)
+    union = area_a + area_b
     union -= inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    # union >= the larger area > 0 for proper boxes; a degenerate box has no intersection, so
+    # the floor only avoids 0/0
+    np.maximum(union, 1e-12, out=union)
+    inter /= union
+    return inter
 
 
 def iou_distance(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDArray[np.float64]:
