@@ -12,7 +12,7 @@ import time
 import pytest
 
 from assoc_logger_ros.config import RecorderConfig, resolve
-from assoc_logger_ros.pipeline import Pipeline
+from assoc_logger_ros.pipeline import Pipeline, writer_kind
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.lock import RecorderError
 from assoc_logger_ros.recording.process_writer import ProcessWriter
@@ -170,3 +170,38 @@ def test_parent_killed_child_finishes_and_unlocks(tmp_path):
     records = _valid(d)
     assert 10 <= len(records) <= 20
     assert [sample_index(r['npz']) for r in records] == list(range(len(records)))
+
+
+UNGUARDED = """
+import sys
+from assoc_logger_ros.config import RecorderConfig
+from assoc_logger_ros.recording.process_writer import ProcessWriter
+from assoc_logger_ros.recording.synthetic import make_snapshot
+print('script body ran', flush=True)
+w = ProcessWriter(sys.argv[1], RecorderConfig(log_min_free_mb=0.0, log_embed_dim=16))
+w.submit(make_snapshot(6, 7, embed_dim=16), 'script', {})
+assert w.close()
+"""
+
+
+def test_works_from_a_script_without_main_guard(tmp_path):
+    """A plain script (no __main__ guard) is not re-run in the writer child and still works."""
+    script = tmp_path / 'collect.py'
+    script.write_text(UNGUARDED)
+    env = {**os.environ, 'PYTHONPATH': f'{ROOT}{os.pathsep}{os.environ.get("PYTHONPATH", "")}'}
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / 'd')], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count('script body ran') == 1
+    assert len(_valid(tmp_path / 'd')) == 1
+
+
+def test_auto_picks_the_process_writer_only_for_live_multi_cpu(monkeypatch):
+    """log_writer auto: process on 2+ CPUs without log_wait_when_full; explicit values win."""
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1}, raising=False)
+    assert writer_kind(RecorderConfig()) == 'process'
+    assert writer_kind(RecorderConfig(log_wait_when_full=True)) == 'thread'
+    assert writer_kind(RecorderConfig(log_writer='thread')) == 'thread'
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0}, raising=False)
+    assert writer_kind(RecorderConfig()) == 'thread'
+    assert writer_kind(RecorderConfig(log_writer='process')) == 'process'

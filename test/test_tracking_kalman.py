@@ -87,3 +87,21 @@ def test_box_conversions_round_trip_and_empty():
     assert kalman.xyah_to_xyxy(np.zeros((0, 8))).shape == (0, 4)
     m, c = kalman.predict(np.zeros((0, 8)), np.zeros((0, 8, 8)))
     assert m.shape == (0, 8) and c.shape == (0, 8, 8)
+
+
+def test_block_form_equals_full_filter():
+    """The (N, 3, 4) block filter the tracker runs gives the 8x8 filter's numbers."""
+    rng = np.random.default_rng(5)
+    z, _, _ = _state(6, seed=5)
+    m, p = kalman.initiate(z)
+    mb, b = kalman.initiate_blocks(z)
+    for step in range(15):
+        dt = rng.uniform(0.5, 3.0, 6) if step % 3 else 1.0
+        m, p = kalman.predict(m, p, dt)
+        mb, b = kalman.predict_blocks(mb, b, dt)
+        meas = m[:, :4] + rng.normal(0, 2, (6, 4))
+        m, p = kalman.update(m, p, meas)
+        mb, b = kalman.update_blocks(mb, b, meas)
+    np.testing.assert_allclose(mb, m, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(kalman.from_blocks(b), p, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(kalman.to_blocks(kalman.from_blocks(b)), b)

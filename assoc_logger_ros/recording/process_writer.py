@@ -24,12 +24,15 @@ pickling the snapshot (about 0.1 ms, on the queue's feeder thread).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+import contextlib
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import time
+import types
 from typing import Any
 
 from assoc_logger_ros.config import RecorderConfig
@@ -98,6 +101,25 @@ def _child(directory: str, cfg: RecorderConfig, inbox: Any, outbox: Any) -> None
             outbox.put(('final', writer.stats()))
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start the child without re-running the parent's main script.
+
+    ``spawn`` normally imports the parent's ``__main__`` in the child (so that functions defined
+    there can be targets). Ours lives in this module, and re-running a user's unguarded script
+    (no ``if __name__ == '__main__':``) in the writer child would repeat its side effects or
+    fail. With a bare stand-in as ``__main__`` while the start data is pickled, the child skips
+    that step.
+    """
+    main = sys.modules.get('__main__')
+    sys.modules['__main__'] = types.ModuleType('__main__')
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules['__main__'] = main
+
+
 class ProcessWriter:
     """A SampleWriter in a child process, with the interface the pipeline uses.
 
@@ -128,7 +150,8 @@ class ProcessWriter:
         self._dead_reported = False
         self._last_drop_warn = -1e9
         self._drops_since_warn = 0
-        self._proc.start()
+        with _main_module_hidden():
+            self._proc.start()
         kind, payload = self._next_message(START_TIMEOUT_S)
         while kind == 'warn':  # reconcile's repair messages come before 'ready'
             self._warn(payload)

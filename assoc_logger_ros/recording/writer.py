@@ -3,7 +3,9 @@
 ``submit`` only puts the (frozen) snapshot on a bounded queue and returns; building the arrays,
 validating, compressing and writing happen on the worker, the directory's only writer. When the
 queue is full the newest sample is dropped and counted; when a disk limit is reached or a write
-fails, writing stops with one warning while tracking goes on.
+fails, writing stops with one warning while tracking goes on. With ``background=False`` there is
+no thread and ``submit`` writes on the caller's thread: the child of
+:class:`~assoc_logger_ros.recording.process_writer.ProcessWriter` runs it that way.
 
 Crash safety: a sample file appears under its final name only when complete (temp + fsync +
 rename), and its manifest line is appended after that, so after any crash the manifest lists only

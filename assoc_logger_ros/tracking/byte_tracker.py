@@ -164,7 +164,7 @@ class ByteTracker:
             mean = tab.mean[pool]
             mean[prev_state[:n_pool] != _TRACKED, 7] = 0.0
             dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
-            tab.mean[pool], tab.cov[pool] = kalman.predict(mean, tab.cov[pool], dt)
+            tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt)
             tab.clock[pool] = clock_now
         pred_mean = tab.mean[slots]
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
@@ -213,7 +213,7 @@ class ByteTracker:
         matched_rows = det_track[matched_dets]
         ms = slots[matched_rows]
         if ms.size:
-            tab.mean[ms], tab.cov[ms] = kalman.update(
+            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(
                 tab.mean[ms], tab.cov[ms], kalman.xyxy_to_xyah(boxes[matched_dets]))
             tab.clock[ms] = clock_now
             was_tracked = prev_state[matched_rows] == _TRACKED
@@ -352,7 +352,7 @@ class ByteTracker:
             return _EMPTY
         tab = self._table
         s = tab.alloc(n)
-        tab.mean[s], tab.cov[s] = kalman.initiate(kalman.xyxy_to_xyah(boxes[dets]))
+        tab.mean[s], tab.cov[s] = kalman.initiate_blocks(kalman.xyxy_to_xyah(boxes[dets]))
         tab.clock[s] = clock_now
         tab.track_id[s] = np.arange(self._next_id, self._next_id + n)
         self._next_id += n

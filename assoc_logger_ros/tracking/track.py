@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from assoc_logger_ros.tracking.snapshot import TrackState
 
 _COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
-    'mean': (np.float64, (8,)), 'cov': (np.float64, (8, 8)),
+    'mean': (np.float64, (8,)), 'cov': (np.float64, (3, 4)),
     'clock': (np.int64, ()), 'track_id': (np.int64, ()), 'class_id': (np.int64, ()),
     'state': (np.int8, ()), 'activated': (np.bool_, ()), 'score': (np.float64, ()),
     'visibility': (np.float64, ()), 'start_frame': (np.int64, ()), 'frame_id': (np.int64, ()),
@@ -42,7 +42,8 @@ class TrackInfo:
 class TrackTable:
     """Every track's state in slot-indexed arrays (one row per track), with a free list.
 
-    Columns: ``mean`` (cap, 8) and ``cov`` (cap, 8, 8) Kalman state; ``clock`` the time the state
+    Columns: ``mean`` (cap, 8) and ``cov`` (cap, 3, 4) Kalman state (the covariance in the block
+    form of :func:`~assoc_logger_ros.tracking.kalman.predict_blocks`); ``clock`` the time the state
     refers to (update count in frame mode, stamp in ns otherwise); ``track_id``, ``class_id``,
     ``state`` (:class:`TrackState`), ``activated`` (confirmed), ``score`` and ``visibility`` of the
     last matched detection, ``start_frame``/``frame_id`` (update counts: first and last match),
