@@ -261,7 +261,7 @@ class NodeConfig(_Validated):
     tracks_topic: str = _param('tracks', 'Output Detection2DArray with track IDs.')
     gt_topic: str = _param(
         '', 'Optional ground-truth Detection2DArray topic (Detection2D.id = identity, same '
-        'stamps as the detections); fills the samples\' det_gt_ids by box IoU >= 0.5 as the '
+        'stamps as the detections); fills det_gt_ids of the samples by box IoU >= 0.5 as the '
         'bag replay does. Empty: off.')
     mask_tolerance_s: float = _param(
         0.05, 'Largest stamp difference for joining a mask or image to a detection array; '

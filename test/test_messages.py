@@ -174,3 +174,18 @@ def test_tracks_message_carries_ids_and_source_boxes():
     assert out.detections[0].bbox is msg.detections[2].bbox
     assert out.detections[0].results[0].hypothesis.class_id == 'car'
     assert out.detections[1].bbox is msg.detections[1].bbox
+
+
+def test_label_frame_matches_gt_by_iou_after_dropped_detections():
+    """Ground truth labels follow the kept detections; IoU < 0.5 and bad ids give -1."""
+    dets = _array([_det(10, 10, 10, 10), _det(float('nan'), 5, 4, 4), _det(50, 50, 10, 10),
+                   _det(90, 90, 10, 10)])
+    gt = _array([_det(10.5, 10, 10, 10, det_id='7'), _det(50, 50, 10, 10, det_id='x'),
+                 _det(95, 95, 10, 10, det_id='9')])
+    boxes, ids = m.gt_labels(gt)
+    assert ids.tolist() == [7, -1, 9]
+    frame = m.detections_to_frame(dets, registry=m.ClassRegistry())
+    assert frame.source_index.tolist() == [0, 2, 3]          # the NaN box was dropped
+    labelled = m.label_frame(frame, m.detection_arrays(dets)[0], boxes, ids)
+    # det 0 <-> gt 7 (IoU 0.9); det 2 <-> the gt with a non-numeric id; det 3 IoU 0.14 < 0.5
+    assert labelled.gt_ids.tolist() == [7, -1, -1]

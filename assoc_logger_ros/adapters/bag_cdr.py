@@ -33,6 +33,10 @@ from numpy.typing import NDArray
 _U32 = struct.Struct('<I')
 _TIME = struct.Struct('<iI')
 _POSE_BYTES = 43 * 8  # Pose (7 float64) + covariance (36 float64)
+# Below this many detections the offset walk is cheaper than numpy's fixed per-call costs.
+_VECTOR_MIN = 32
+_BBOX = struct.Struct('<5d')
+_F64 = struct.Struct('<d')
 
 
 class CdrError(ValueError):
@@ -143,7 +147,7 @@ def _decode(buf: bytes) -> DetectionArrayData:
     if n * 64 > len(buf):
         raise CdrError(f'{n} detections cannot fit in {len(buf)} bytes')
     data = np.frombuffer(buf, dtype=np.uint8)
-    out = _decode_uniform(buf, data, pos, n) if n else None
+    out = _decode_uniform(buf, data, pos, n) if n >= _VECTOR_MIN else None
     if out is None:
         out = _decode_walk(buf, data, pos, n)
     bbox, ids, counts, classes, scores, offsets = out
@@ -266,10 +270,14 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
     ``(4 - p) % 8`` to 8. Strings are only located in the loop and decoded afterwards.
     """
     unpack = _U32.unpack_from
+    unpack_bbox = _BBOX.unpack_from
+    unpack_f64 = _F64.unpack_from
     size = len(buf)
     start_at = [0] * n
     head_end = [0] * n
     bbox_at = [0] * n
+    bbox_rows: list[tuple[float, ...]] = [()] * n
+    score_values: list[float] = []
     id_at = [0] * n
     id_len = [0] * n
     end_at = [0] * n
@@ -296,9 +304,11 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
             p += 4 + length
             p += (4 - p) % 8
             score_at.append(p)
+            score_values.append(unpack_f64(buf, p)[0])
             p += 8 + _POSE_BYTES
         p += (4 - p) % 8
         bbox_at[i] = p
+        bbox_rows[i] = unpack_bbox(buf, p)
         p += 40
         p += (-p) % 4
         (length,) = unpack(buf, p)
@@ -317,10 +327,8 @@ def _decode_walk(buf: bytes, data: NDArray[np.uint8], pos: int, n: int):
         classes = [text(a, k) for a, k in zip(cls_at, cls_len)]
     except UnicodeDecodeError as err:
         raise CdrError(f'string is not UTF-8: {err}') from None
-    bbox = (_gather_f64(data, np.asarray(bbox_at, np.int64), 5) if n
-            else np.zeros((0, 5), np.float64))
-    scores = (_gather_f64(data, np.asarray(score_at, np.int64), 1).reshape(-1) if score_at
-              else np.zeros(0, np.float64))
+    bbox = np.array(bbox_rows, np.float64).reshape(n, 5)
+    scores = np.array(score_values, np.float64)
     offsets = {'det_start': np.asarray(start_at, np.int64),
                'det_head_end': np.asarray(head_end, np.int64),
                'bbox_at': np.asarray(bbox_at, np.int64), 'id_at': np.asarray(id_at, np.int64),

@@ -99,7 +99,7 @@ class BagPlayer:
             for conn, log_ns, raw in reader.messages(connections=conns):
                 if t0_bag is None:
                     t0_bag = log_ns
-                is_det = conn.msgtype == bagio.DETECTION_ARRAY
+                is_det = conn.topic == bagio.TOPIC_DETECTIONS  # not /gt, the same type
                 if is_det and max_in_flight > 0:
                     waited = self._wait_in_flight(spin, max_in_flight, stall_s)
                     t0_wall += waited

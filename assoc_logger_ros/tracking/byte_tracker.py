@@ -118,7 +118,9 @@ class ByteTracker:
         # absurd coordinates would overflow the squared Kalman noise, so they never enter
         keep = frame.scores > cfg.confidence_threshold
         if len(frame):
-            keep &= np.abs(frame.boxes).max(axis=1) <= MAX_COORD_PX
+            mag = np.abs(frame.boxes)
+            if not mag.max() <= MAX_COORD_PX:       # rare: test row by row (NaN rows drop)
+                keep &= mag.max(axis=1) <= MAX_COORD_PX
         if cfg.min_box_area > 0.0:
             b = frame.boxes
             keep &= (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) >= cfg.min_box_area
@@ -160,9 +162,11 @@ class ByteTracker:
                                   and all_cls.min() != all_cls.max())
 
         # predict tracked + lost tracks (unconfirmed ones are not predicted: reference)
+        lost_mask = prev_state[:n_pool] != _TRACKED
         if n_pool:
             mean = tab.mean[pool]
-            mean[prev_state[:n_pool] != _TRACKED, 7] = 0.0
+            if lost_mask.any():
+                mean[lost_mask, 7] = 0.0
             dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
             tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt)
             tab.clock[pool] = clock_now
@@ -176,7 +180,6 @@ class ByteTracker:
         iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
 
         # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
-        lost_mask = prev_state[:n_pool] != _TRACKED
         cost1 = fuse_score(iou_cost[:n_pool][:, high], scores[high])
         same1 = self._same_class(trk_cls[:n_pool], classes[high])
         if emb is not None and self.memory_cfg.appear_memory_enable and n_pool and high.size:
@@ -186,7 +189,7 @@ class ByteTracker:
                                     reid_allowed=same1)
         pairs1, free_pool, free_high = self._stage(
             cost1, same1, cfg.match_thresh, np.arange(n_pool), high, MatchStage.HIGH,
-            cost_all, mask_all, stage, det_track)
+            cost_all, mask_all, stage, det_track, slice(0, n_pool))
 
         # step 2: remaining tracked vs low-score dets, plain IoU at 0.5
         r_tracked = free_pool[~lost_mask[free_pool]]
@@ -202,7 +205,7 @@ class ByteTracker:
         _, free_unc, free_rest = self._stage(
             fuse_score(iou_cost[n_pool:][:, rest], scores[rest]), same3,
             UNCONFIRMED_MATCH_THRESH, np.arange(n_pool, n_trk), rest, MatchStage.UNCONFIRMED,
-            cost_all, mask_all, stage, det_track)
+            cost_all, mask_all, stage, det_track, slice(n_pool, n_trk))
 
         # step 4: new tracks from confident leftovers
         cand = rest[free_rest]
@@ -256,7 +259,11 @@ class ByteTracker:
         gone = (ra >= 0) & (ra < fc)
         removed.append(lost[gone])
         lost = lost[~gone]
-        tracked, lost, dups = self._remove_duplicates(tracked, lost)
+        # predicted-and-updated boxes of the survivors: duplicate test and output share them
+        cur_boxes = kalman.xyah_to_xyxy(tab.mean[tracked]) if tracked.size else None
+        keep_t, lost, dups = self._remove_duplicates(tracked, lost, cur_boxes)
+        if keep_t is not None:
+            tracked, cur_boxes = tracked[keep_t], cur_boxes[keep_t]
         removed.append(dups)
         self._tracked, self._lost = tracked, lost
         removed_slots = np.concatenate(removed)
@@ -270,7 +277,9 @@ class ByteTracker:
             self.memory.remove(removed_ids)
         tab.release(removed_slots)
 
-        out = tracked[tab.activated[tracked]]
+        act_out = tab.activated[tracked]
+        out = tracked[act_out]
+        out_boxes = cur_boxes[act_out] if tracked.size else np.empty((0, 4))
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -300,7 +309,7 @@ class ByteTracker:
             det_gt_ids=frame.gt_ids[rows] if frame.gt_ids is not None else None,
             cost_matrix=cost_all, mask_matrix=mask_all, match_stage=stage,
             assigned_track_ids=assigned, new_track_ids=new_track_ids,
-            output_track_ids=tab.track_id[out], output_boxes=kalman.xyah_to_xyxy(tab.mean[out]),
+            output_track_ids=tab.track_id[out], output_boxes=out_boxes,
             output_scores=tab.score[out], output_class_ids=tab.class_id[out],
             output_det_index=tab.det_index[out],
             est_id_switches_frame=switches, est_id_switches=self.est_id_switches,
@@ -329,11 +338,15 @@ class ByteTracker:
     def _stage(cost: NDArray[np.float64], same: NDArray[np.bool_] | None, thresh: float,
                trk_rows: _I64, det_cols: _I64, stage_id: MatchStage,
                cost_all: NDArray[np.float32], mask_all: NDArray[np.float32],
-               stage: NDArray[np.int8], det_track: _I64) -> tuple[_I64, _I64, _I64]:
-        """Assign one stage, record its costs, mask and matches; return local indices."""
+               stage: NDArray[np.int8], det_track: _I64,
+               row_block: slice | None = None) -> tuple[_I64, _I64, _I64]:
+        """Assign one stage, record its costs, mask and matches; return local indices.
+
+        ``row_block``: ``trk_rows`` as a slice when they are consecutive (cheaper writes).
+        """
         gated = cost if same is None else np.where(same, cost, np.inf)
         if cost.size:
-            block = (trk_rows[:, None], det_cols)
+            block = (trk_rows[:, None] if row_block is None else row_block, det_cols)
             cost_all[block] = cost
             mask_all[block] = gated < thresh
         pairs, free_t, free_d = assign(gated, thresh)
@@ -370,24 +383,29 @@ class ByteTracker:
         tab.det_index[s] = dets
         return s
 
-    def _remove_duplicates(self, tracked: _I64, lost: _I64) -> tuple[_I64, _I64, _I64]:
-        """Drop one of each tracked/lost pair that overlaps almost fully: keep the older one."""
+    def _remove_duplicates(self, tracked: _I64, lost: _I64,
+                           tracked_boxes: NDArray[np.float64] | None
+                           ) -> tuple[NDArray[np.bool_] | None, _I64, _I64]:
+        """Drop one of each tracked/lost pair that overlaps almost fully: keep the older one.
+
+        ``tracked_boxes`` are the xyxy boxes of ``tracked``. Returns the mask of tracked tracks
+        to keep (None: all), the remaining lost tracks and the dropped slots.
+        """
         if tracked.size == 0 or lost.size == 0:
-            return tracked, lost, _EMPTY
+            return None, lost, _EMPTY
         tab = self._table
-        both = kalman.xyah_to_xyxy(tab.mean[np.concatenate([tracked, lost])])
-        dist = iou_distance(both[:tracked.size], both[tracked.size:],
+        dist = iou_distance(tracked_boxes, kalman.xyah_to_xyxy(tab.mean[lost]),
                             pixel_offset=self.cfg.iou_pixel_offset)
         p, q = (dist < DUPLICATE_IOU_DIST).nonzero()
         if p.size == 0:
-            return tracked, lost, _EMPTY
+            return None, lost, _EMPTY
         age = tab.frame_id - tab.start_frame
         a_older = age[tracked[p]] > age[lost[q]]
         drop_a = np.zeros(tracked.size, bool)
         drop_a[p[~a_older]] = True
         drop_b = np.zeros(lost.size, bool)
         drop_b[q[a_older]] = True
-        return (tracked[~drop_a], lost[~drop_b],
+        return (~drop_a, lost[~drop_b],
                 np.concatenate([tracked[drop_a], lost[drop_b]]))
 
     def _visibility(self, frame: Frame, rows: _I64, boxes: NDArray[np.float64]

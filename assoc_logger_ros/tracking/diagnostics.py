@@ -126,6 +126,9 @@ class SwitchEstimator:
         self.total = 0
         self.by_kind = {'appearance': 0, 'reappear': 0, 'swap': 0, 'jump': 0}
         self._last_stamp: float | None = None
+        self._border_key: tuple | None = None
+        self._triu = np.zeros((0, 0), bool)
+        self._seen_floor = np.inf       # lower bound of _seen over used rows (see _prune)
 
     def _alloc(self, ids: NDArray[np.int64], dim: int,
                known_rows: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
@@ -181,8 +184,12 @@ class SwitchEstimator:
         mbox = np.asarray(matched_boxes, np.float64).reshape(-1, 4)
         nids = np.asarray(new_ids, np.int64).reshape(-1)
         nbox = np.asarray(new_boxes, np.float64).reshape(-1, 4)
-        memb, mok = self._emb_rows(matched_emb, matched_valid, mids.size)
-        nemb, nok = self._emb_rows(new_emb, new_valid, nids.size)
+        if matched_emb is None and new_emb is None:      # boxes only: no appearance at all
+            memb = nemb = None
+            mok, nok = np.zeros(mids.size, bool), np.zeros(nids.size, bool)
+        else:
+            memb, mok = self._emb_rows(matched_emb, matched_valid, mids.size)
+            nemb, nok = self._emb_rows(new_emb, new_valid, nids.size)
         dim = memb.shape[1] if memb is not None else (nemb.shape[1] if nemb is not None else 0)
         if dim and self._emb.shape[1] not in (0, dim):
             self._emb = np.zeros((self._emb.shape[0], dim), np.float32)
@@ -193,7 +200,10 @@ class SwitchEstimator:
 
         known_rows = self._slots.rows(mids)
         known = known_rows >= 0
-        live = self._live_rows(t)
+        # rows seen within the window, read lazily: only the appearance and reappearance tests
+        # use it, and the bookkeeping in between changes only matched rows, which the
+        # reappearance test excludes
+        live = None
 
         # evidence 1: appearance disagreement on a match
         if (memb is not None and known.any() and self._has_emb.any()
@@ -201,6 +211,7 @@ class SwitchEstimator:
             # a partly hidden detection looks like its occluder: only clear views testify
             vis = visibility_from_boxes(np.concatenate([mbox, nbox]))[:mids.size]
             clear = mok & (vis >= p.appearance_min_visibility)
+            live = self._live_rows(t)
             self._appearance(mids, known_rows, memb, clear, live, counts, suspects, pairs)
 
         emb_width = self._emb.shape[1]
@@ -212,14 +223,16 @@ class SwitchEstimator:
         fused = bool(mids.size and known.all() and np.count_nonzero(matched_now) == mids.size)
         if fused:
             # evidence 4 (jump) + bookkeeping of the matches
-            self._jumps_and_record(t, mids, known_rows, mbox, memb, mok, width, height,
-                                   counts, suspects, pairs)
+            c_new = self._jumps_and_record(t, mids, known_rows, mbox, memb, mok, width, height,
+                                           counts, suspects, pairs)
         elif known.any():
             # evidence 4: a track jumping to a detection far from where it was heading
             self._jumps(t, mids, known_rows, mbox, counts, suspects, pairs)
 
         # evidence 2: a lost identity reappearing under a new ID
         if nids.size:
+            if live is None:
+                live = self._live_rows(t)
             self._reappear(t, nids, nbox, nemb, nok, live & ~matched_now[:live.size],
                            counts, suspects, pairs, emb_width)
 
@@ -229,14 +242,18 @@ class SwitchEstimator:
         self._record(t, nids, nbox, nemb, nok, width, height)
 
         # evidence 3: crossing tracks that swap (on the velocities including this frame)
-        if known.sum() >= 2:
+        if fused:
+            if mids.size >= 2:      # the rows' boxes are now mbox (IDs unique): reuse them
+                self._swaps(mids, known_rows, counts, suspects, pairs, (mbox, c_new))
+        elif np.count_nonzero(known) >= 2:
             self._swaps(mids[known], known_rows[known], counts, suspects, pairs)
         self._prune(t)
         self._last_stamp = t
         count = sum(counts.values())
-        self.total += count
-        for k, v in counts.items():
-            self.by_kind[k] += v
+        if count:
+            self.total += count
+            for k, v in counts.items():
+                self.by_kind[k] += v
         return SwitchReport(count, (np.unique(np.asarray(suspects, np.int64)) if suspects
                                     else np.zeros(0, np.int64)),
                             counts['appearance'], counts['reappear'], counts['swap'],
@@ -309,15 +326,24 @@ class SwitchEstimator:
         # adopt the new appearance so the same mix-up is not counted again next frame
         self._emb[r[hit]] = e[hit]
 
-    def _swaps(self, ids, rows, counts, suspects, pairs) -> None:
+    def _swaps(self, ids, rows, counts, suspects, pairs, current=None) -> None:
+        """``current``: (boxes, centres) equal to ``self._box[rows]`` and its centres, if known."""
         p = self.p
         sel = self._hits[rows] >= p.swap_min_hits
-        if np.count_nonzero(sel) < 2:
+        n_sel = np.count_nonzero(sel)
+        if n_sel < 2:
             return
-        r, ids = rows[sel], ids[sel]
-        b = self._box[r]
-        h = np.maximum(b[:, 3] - b[:, 1], 1.0)
-        c = _centres(b)
+        every = n_sel == rows.size
+        r = rows if every else rows[sel]
+        if current is None:
+            b = self._box[r]
+            c = _centres(b)
+        elif every:
+            b, c = current
+        else:
+            b, c = current[0][sel], current[1][sel]
+        h = b[:, 3] - b[:, 1]
+        np.maximum(h, 1.0, out=h)
         # pairs i < j closer than the larger box height: squared distances of all pairs against
         # the tallest box (a superset, with margin), then the exact test on those pairs only
         dx = np.subtract.outer(c[:, 0], c[:, 0])
@@ -325,26 +351,35 @@ class SwitchEstimator:
         d2 = dx * dx
         d2 += dy * dy
         tallest = float(np.fmax.reduce(h))               # NaN boxes (never near) ignored
-        flat = np.flatnonzero(d2 < (1.01 * p.swap_near * tallest) ** 2)   # row-major
-        pi, pj = np.divmod(flat, h.size)
-        upper = pi < pj
-        if not upper.any():
+        cand = d2 < (1.01 * p.swap_near * tallest) ** 2
+        cand &= self._upper(h.size)
+        pi, pj = cand.nonzero()                          # row-major, i < j
+        if pi.size == 0:
             return
-        pi, pj = pi[upper], pj[upper]
-        near = np.sqrt(d2[pi, pj]) < p.swap_near * np.maximum(h[pi], h[pj])   # |c_i - c_j|
+        hi, hj = h[pi], h[pj]
+        near = np.sqrt(d2[pi, pj]) < p.swap_near * np.maximum(hi, hj)   # |c_i - c_j|
         if not near.any():
             return
         pi, pj = pi[near], pj[near]
-        fast = self._vel[r] / h[:, None]                # box heights per second
-        habit = self._habit[r] / h[:, None]
-        own = _norm2(fast - habit)
-        chosen = own[pi] + own[pj]
-        hi, hj = habit[pi], habit[pj]
-        swapped = _norm2(fast[pi] - hj) + _norm2(fast[pj] - hi)   # each fits the other's habit
-        sep = _norm2(hi - hj)
+        # velocities in box heights per second, only for rows in a near pair (same floats as
+        # over all rows): own = |fast - habit| per track, then the crossed fits and the habit
+        # separation of each pair, in one norm over the stacked differences
+        k = pi.size
+        both = np.concatenate([pi, pj])
+        rb = r[both]
+        hb = h[both][:, None]
+        fast = self._vel[rb] / hb
+        habit = self._habit[rb] / hb
+        fi, fj, hi, hj = fast[:k], fast[k:], habit[:k], habit[k:]
+        norms = _norm2(np.concatenate([fast - habit, fi - hj, fj - hi, hi - hj]))
+        chosen = norms[:k] + norms[k:2 * k]
+        swapped = norms[2 * k:3 * k] + norms[3 * k:4 * k]   # each fits the other's habit
+        sep = norms[4 * k:]
         hit = (sep > p.swap_sep) & (swapped < p.swap_ratio * chosen)
         if not hit.any():
             return
+        if n_sel != rows.size:
+            ids = ids[sel]
         used: set[int] = set()
         for i, j in zip(pi[hit].tolist(), pj[hit].tolist()):
             if i in used or j in used:
@@ -355,6 +390,13 @@ class SwitchEstimator:
             suspects.extend((a, b_))
             pairs.append((a, b_))
             self._habit[r[[i, j]]] = self._vel[r[[i, j]]]     # accept the new motion
+
+    def _upper(self, n: int) -> NDArray[np.bool_]:
+        """(n, n) mask of i < j (a view of one cached, grown-on-demand mask)."""
+        if self._triu.shape[0] < n:
+            m = max(n, 2 * self._triu.shape[0], 64)
+            self._triu = np.triu(np.ones((m, m), bool), 1)
+        return self._triu[:n, :n]
 
     def _jumps(self, t, mids, rows, mbox, counts, suspects, pairs) -> None:
         p = self.p
@@ -446,6 +488,7 @@ class SwitchEstimator:
                 pairs.append((int(tid), -1))
         self._update_state(t, rows, boxes, emb, ok, width, height, dt, c_old, c_new, has_vel,
                            vel)
+        return c_new
 
     def _record(self, t, ids, boxes, emb, ok, width, height) -> None:
         if ids.size == 0:
@@ -461,12 +504,17 @@ class SwitchEstimator:
         """Move matched/new tracks on; ``dt``, ``c_old``, ``has_vel``, ``vel`` read before."""
         p = self.p
         upd = self._box_known[rows] & (dt > 1e-9)
-        if upd.any():
-            r = rows[upd]
-            v_obs = (c_new[upd] - c_old[upd]) / dt[upd, None]
+        every = upd.all()
+        if every or upd.any():
+            if every:                               # the common case: no selection copies
+                r, had = rows, has_vel
+                v_obs = c_new - c_old
+                v_obs /= dt[:, None]
+            else:
+                r, had, vel = rows[upd], has_vel[upd], vel[upd]
+                v_obs = (c_new[upd] - c_old[upd]) / dt[upd, None]
             m, mh = p.velocity_momentum, p.habit_momentum
-            had = has_vel[upd]
-            new_vel = m * vel[upd] + (1 - m) * v_obs
+            new_vel = m * vel + (1 - m) * v_obs
             new_habit = mh * self._habit[r] + (1 - mh) * v_obs
             if not had.all():                       # first velocity: the observation itself
                 new_vel = np.where(had[:, None], new_vel, v_obs)
@@ -478,10 +526,10 @@ class SwitchEstimator:
         self._box[rows] = boxes
         self._seen[rows] = t
         self._claimed[rows] = False
-        b = p.border_px
         # x1 <= b or y1 <= b or x2 >= width - b or y2 >= height - b (NaN: never true)
-        edge = ((boxes <= (b, b, np.nan, np.nan))
-                | (boxes >= (np.nan, np.nan, width - b, height - b)))
+        lo, hi = self._border_limits(width, height)
+        edge = boxes <= lo
+        edge |= boxes >= hi
         self._at_border[rows] = edge.any(axis=1)
         if emb is not None and ok.any() and self._emb.shape[1] == emb.shape[1]:
             r = rows[ok]
@@ -494,7 +542,23 @@ class SwitchEstimator:
             self._has_emb[r] = True
         self._box_known[rows] = True
 
+    def _border_limits(self, width: int, height: int
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per-column border limits for xyxy boxes (NaN columns never compare true), cached."""
+        key = (width, height, self.p.border_px)
+        if self._border_key != key:
+            b = self.p.border_px
+            self._border = (np.array([b, b, np.nan, np.nan], np.float64),
+                            np.array([np.nan, np.nan, width - b, height - b], np.float64))
+            self._border_key = key
+        return self._border
+
     def _prune(self, t: float) -> None:
+        # every used row was seen at or after _seen_floor (rows written this frame: at t), and
+        # t - seen only grows as seen falls: when the floor is within the window, so is every row
+        floor = self._seen_floor = min(self._seen_floor, t)
+        if t - floor <= self.p.window_s:
+            return
         cap = self._slots.capacity
         old = self._slots.used() & ((t - self._seen[:cap]) > self.p.window_s)
         if old.any():
@@ -503,3 +567,5 @@ class SwitchEstimator:
             self._box_known[freed] = False
             self._has_vel[freed] = False
             self._has_emb[freed] = False
+        used = self._slots.used()
+        self._seen_floor = float(self._seen[:cap][used].min()) if used.any() else np.inf
