@@ -133,3 +133,25 @@ def test_boxes_sweep_equals_all_pairs_bit_for_bit(n):
         got = visibility_from_boxes(boxes)
         assert (expect < 1).sum() > n // 10            # the crowd really occludes
         np.testing.assert_array_equal(got, expect)
+
+
+def test_boxes_small_path_equals_all_pairs_bit_for_bit():
+    """Below _SWEEP_MIN the fused path gives exactly the all-pairs floats, overflow included."""
+    from assoc_logger_ros.tracking.visibility import _SWEEP_MIN, _visibility_dense
+
+    rng = np.random.default_rng(7)
+    cases = [_crowd(n, seed, scale) for n, seed, scale in ((2, 0, 1.0), (40, 1, 1.0),
+                                                           (_SWEEP_MIN - 1, 2, 1e5))]
+    tied = _crowd(30, 3, 1.0)
+    tied[5] = tied[9]                                  # identical boxes, equal bottoms
+    tied[7, 2:] = tied[7, :2]                          # zero area
+    huge = rng.uniform(0.0, 1e200, (20, 4))
+    huge[:, 2:] += huge[:, :2]                         # finite corners, areas overflow to inf
+    for boxes in [*cases, tied, huge]:
+        n = boxes.shape[0]
+        with np.errstate(over='ignore', invalid='ignore'):
+            area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+            expect = _visibility_dense(boxes, area, np.ones(n, np.float32))
+            got = visibility_from_boxes(boxes)
+        assert np.isfinite(got).all()
+        np.testing.assert_array_equal(got.view(np.int32), expect.view(np.int32))

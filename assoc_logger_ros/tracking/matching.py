@@ -108,14 +108,18 @@ def assign(cost: ArrayLike, thresh: float) -> tuple[_I64, _I64, _I64]:
         # some row or column has two options: solve the eligible part exactly
         rows = eligible.any(axis=1).nonzero()[0]
         cols = eligible.any(axis=0).nonzero()[0]
-        gain = np.where(eligible[rows[:, None], cols], c[rows[:, None], cols] - thresh, 0.0)
+        sub = c[rows][:, cols]                  # two 1-D gathers: cheaper than one 2-D
+        sub -= thresh
+        gain = np.where(eligible[rows][:, cols], sub, 0.0)
         rr, kk = linear_sum_assignment(gain)
         good = gain[rr, kk] < 0.0
         r, k = rows[rr[good]], cols[kk[good]]
     # else: every eligible pair is isolated, so all of them are in the optimum
-    row_free = np.ones(n, dtype=bool)
+    row_free = np.empty(n, dtype=bool)          # np.ones is a Python wrapper: fill instead
+    row_free.fill(True)
     row_free[r] = False
-    col_free = np.ones(m, dtype=bool)
+    col_free = np.empty(m, dtype=bool)
+    col_free.fill(True)
     col_free[k] = False
     pairs = np.empty((r.size, 2), dtype=np.int64)
     pairs[:, 0] = r

@@ -173,8 +173,9 @@ def _visibility_small(b: NDArray[np.float64], area: NDArray[np.float64]
                       ) -> NDArray[np.float32]:
     """:func:`_visibility_dense` for fewer than ``_SWEEP_MIN`` finite boxes, in fewer calls.
 
-    Same floats: with finite coordinates every factor lies in [0, 1] (no NaN to replace), the
-    clips reduce to one-sided bounds and ``np.prod`` runs over the same (N, N) array.
+    Same floats: with finite coordinates every factor lies in [0, 1] or is NaN (overflowing
+    areas only; such a row gives 1, as there), the clips reduce to one-sided bounds and the
+    product reduces the same (N, N) array in the same order.
     """
     x1, y1, x2, y2 = b[:, 0:1], b[:, 1:2], b[:, 2:3], b[:, 3:4]
     iw = np.minimum(x2, b[:, 2])
@@ -186,9 +187,13 @@ def _visibility_small(b: NDArray[np.float64], area: NDArray[np.float64]
     iw *= ih
     iw /= area[:, None]
     np.minimum(iw, 1.0, out=iw)
-    iw *= b[:, 3] > y2                        # only boxes in front (lower bottom edge) hide
+    np.copyto(iw, 0.0, where=b[:, 3] <= y2)  # only boxes in front (lower bottom edge) hide
     np.subtract(1.0, iw, out=iw)
-    return np.multiply.reduce(iw, axis=1).astype(np.float32)    # what np.prod runs
+    vis = np.multiply.reduce(iw, axis=1)      # what np.prod runs
+    nan = vis != vis                           # only from overflowing areas (inf / inf)
+    if nan.any():
+        vis[nan] = 1.0
+    return vis.astype(np.float32)
 
 
 def _visibility_dense(b: NDArray[np.float64], area: NDArray[np.float64],
