@@ -50,6 +50,13 @@ _I64 = NDArray[np.int64]
 _EMPTY = np.empty(0, np.int64)
 
 
+def _filled(shape, value, dtype) -> np.ndarray:
+    """``np.full`` without its Python-level wrapper (called several times per update)."""
+    out = np.empty(shape, dtype)
+    out.fill(value)
+    return out
+
+
 def _nz(mask: NDArray[np.bool_]) -> _I64:
     """Indices of True entries of a 1-D mask (cheaper than np.flatnonzero)."""
     return mask.nonzero()[0]
@@ -173,10 +180,10 @@ class ByteTracker:
         pred_mean = tab.mean[slots]
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
 
-        cost_all = np.ones((n_trk, n_det), np.float32)
+        cost_all = _filled((n_trk, n_det), 1.0, np.float32)
         mask_all = np.zeros((n_trk, n_det), np.float32)
         stage = np.zeros(n_det, np.int8)
-        det_track = np.full(n_det, -1, np.int64)      # row in `slots` per detection
+        det_track = _filled(n_det, -1, np.int64)      # row in `slots` per detection
         iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
 
         # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
@@ -237,7 +244,7 @@ class ByteTracker:
         removed.append(dead_unc)
         new_slots = self._start_tracks(new_dets, boxes, scores, classes, vis, fc, now,
                                        clock_now)
-        new_track_ids = np.full(n_det, -1, np.int64)
+        new_track_ids = _filled(n_det, -1, np.int64)
         new_ids = tab.track_id[new_slots]
         new_track_ids[new_dets] = new_ids
 
@@ -283,7 +290,7 @@ class ByteTracker:
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
-        assigned = np.full(n_det, -1, np.int64)
+        assigned = _filled(n_det, -1, np.int64)
         assigned[matched_dets] = matched_ids
         w, h = max(frame.width, 1), max(frame.height, 1)
         dim = 0 if emb is None else emb.shape[1]
@@ -324,7 +331,10 @@ class ByteTracker:
         """
         tab, lost = self._table, self._lost
         limit = (self.cfg.track_buffer_s + 2.0 / self.cfg.frame_rate) * 1e9 + _STAMP_TOLERANCE_NS
-        late = (tab.removed_at[lost] >= 0) & (now - tab.last_ns[lost] > limit)
+        late = tab.removed_at[lost] >= 0
+        if not late.any():                  # the common case: no expired track in the list
+            return _EMPTY
+        late &= now - tab.last_ns[lost] > limit
         self._lost = lost[~late]
         return lost[late]
 

@@ -57,7 +57,8 @@ def iou_matrix(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDAr
 
 def iou_distance(a: ArrayLike, b: ArrayLike, *, pixel_offset: float = 0.0) -> NDArray[np.float64]:
     """``1 - IoU``: 0 for identical boxes, 1 for disjoint ones."""
-    return 1.0 - iou_matrix(a, b, pixel_offset=pixel_offset)
+    iou = iou_matrix(a, b, pixel_offset=pixel_offset)
+    return np.subtract(1.0, iou, out=iou)
 
 
 def fuse_score(cost: ArrayLike, scores: ArrayLike) -> NDArray[np.float64]:
