@@ -5,7 +5,7 @@ N//2+2..N, a fresh tracker per sequence, reference output filter, TrackEval COMB
 Runs the tracker in time mode (stamps, 1 s buffer) and in frame mode (update counts) and prints
 one table; the official ByteTrack row is the number measured in the protocol note.
 
-    BENCH=/tmp/benchvenv/bin/python   # has trackeval
+    bash scripts/bench_env.sh; BENCH=/tmp/assoc_benchvenv/bin/python   # has trackeval
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. nice $BENCH bench/mot17_eval.py [--data DIR]
 """
 

@@ -5,13 +5,11 @@ detections, reference thresholds, reference output filter for every tracker), sc
 by TrackEval. Time = CPU time of the update call alone (``time.thread_time``), per frame, BLAS
 and torch limited to one thread; the detections are parsed before timing starts.
 
-Peers are benchmark-only; install them into a separate venv (see ../shared/notes/mot-protocol.md):
+Peers are benchmark-only; ``scripts/bench_env.sh`` installs them (pinned in
+``requirements/bench.in``) into their own venv, as ../shared/notes/mot-protocol.md describes:
 
-    python -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install numpy scipy trackeval
-    /tmp/benchvenv/bin/pip install torch==2.13.0 && \\
-        /tmp/benchvenv/bin/pip install --no-deps boxmot==25.0.0 && \\
-        /tmp/benchvenv/bin/pip install lapx filterpy trackers
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONPATH=. nice /tmp/benchvenv/bin/python \\
+    bash scripts/bench_env.sh
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONPATH=. nice /tmp/assoc_benchvenv/bin/python \\
         bench/peers.py
 """
 
