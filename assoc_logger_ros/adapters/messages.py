@@ -324,6 +324,44 @@ def decode_color_image(msg: Any) -> NDArray[np.uint8]:
     return np.ascontiguousarray(arr[:, :, :3]) if arr.shape[2] == 4 else arr
 
 
+EmbedFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def decode_sides(sides: Mapping[str, Any], stamp_ns: int, *, image_width: int,
+                 image_height: int, descriptor: Any,
+                 on_bad: Callable[[str, str], None]) -> tuple[Any, Any, EmbedFn | None]:
+    """Decode the mask and image joined to one detection array; the node and replay share it.
+
+    A side that cannot be decoded, or a mask whose size differs from the image (or from
+    ``image_width`` x ``image_height`` when set), is reported through ``on_bad(side, text)`` and
+    left out, so the frame is tracked without it. Returns ``(mask, image, embed)`` where
+    ``embed(boxes)`` runs ``descriptor`` on the image when both are there.
+    """
+    def decode(side: str) -> np.ndarray | None:
+        msg = sides.get(side)
+        if msg is None:
+            return None
+        try:
+            return decode_label_image(msg) if side == 'mask' else decode_color_image(msg)
+        except ValueError as err:
+            on_bad(side, f'{err} (stamp {stamp_ns}); tracking without it')
+            return None
+
+    mask = decode('mask')
+    image = decode('image')
+    expected = (image.shape[:2] if image is not None else
+                (image_height, image_width) if image_width > 0 and image_height > 0 else None)
+    if mask is not None and expected is not None and mask.shape != tuple(expected):
+        on_bad('mask', f'mask is {mask.shape[1]}x{mask.shape[0]} but the image is '
+               f'{expected[1]}x{expected[0]} (stamp {stamp_ns}); tracking without it')
+        mask = None
+    embed = None
+    if descriptor is not None and image is not None:
+        def embed(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return descriptor(image, boxes, mask)
+    return mask, image, embed
+
+
 def _load_bridge() -> Any:
     try:
         from cv_bridge import CvBridge  # optional: ROS 2 cv_bridge where installed

@@ -327,18 +327,9 @@ class TrackerNode(Node):
         return (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
                 else conv.stamp_to_ns(msg.header.stamp))
 
-    def _decode_side(self, joined: Joined, side: str) -> np.ndarray | None:
-        msg = joined.sides.get(side)
-        if msg is None:
-            return None
-        try:
-            if side == 'mask':
-                return conv.decode_label_image(msg)
-            return conv.decode_color_image(msg)
-        except ValueError as err:
-            self.bad_messages += 1
-            self.warn(f'bad_{side}', f'{err} (stamp {joined.stamp_ns}); tracking without it')
-            return None
+    def _bad_side(self, side: str, text: str) -> None:
+        self.bad_messages += 1
+        self.warn(f'bad_{side}', text)
 
     def _process(self, joined: Joined, *, publish: bool = True) -> None:
         """Track one released detection array; a bad message is warned about and skipped."""
@@ -347,24 +338,10 @@ class TrackerNode(Node):
         frame_idx = self.frames_processed  # as the replay numbers frames
         self.frames_processed += 1
         try:
-            mask = self._decode_side(joined, 'mask')
-            image = self._decode_side(joined, 'image')
-            expected = (image.shape[:2] if image is not None else
-                        (cfg.image_height, cfg.image_width) if cfg.image_width > 0
-                        and cfg.image_height > 0 else None)
-            if mask is not None and expected is not None and mask.shape != tuple(expected):
-                self.bad_messages += 1
-                self.warn('bad_mask', f'mask is {mask.shape[1]}x{mask.shape[0]} but the image '
-                          f'is {expected[1]}x{expected[0]} (stamp {joined.stamp_ns}); '
-                          'tracking without it')
-                mask = None
-            embed = None
-            if self.descriptor is not None and image is not None:
-                descriptor = self.descriptor
-
-                def embed(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                    return descriptor(image, boxes, mask)
-
+            mask, image, embed = conv.decode_sides(
+                joined.sides, joined.stamp_ns, image_width=cfg.image_width,
+                image_height=cfg.image_height, descriptor=self.descriptor,
+                on_bad=self._bad_side)
             convert = (conv.cdr_to_frame if isinstance(msg, conv.CdrDetections)
                        else conv.detections_to_frame)
             frame = convert(

@@ -470,38 +470,17 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
 def _build_frame(joined: Joined, arrays: tuple[Any, ...], settings: Settings,
                  registry: conv.ClassRegistry, descriptor: Any, frame_idx: int,
                  warn: _Warner, result: ReplayResult) -> Frame | None:
-    """Joined messages -> Frame, as the node's ``_process`` does (mirrors it line by line)."""
+    """Joined messages -> Frame with the node's conversion (decode_sides, arrays_to_frame)."""
     cfg = settings.node
 
-    def decode_side(side: str) -> np.ndarray | None:
-        msg = joined.sides.get(side)
-        if msg is None:
-            return None
-        try:
-            if side == 'mask':
-                return conv.decode_label_image(msg)
-            return conv.decode_color_image(msg)
-        except ValueError as err:
-            result.skip(f'bad {side} messages')
-            warn(f'bad_{side}', f'{err} (stamp {joined.stamp_ns}); tracking without it')
-            return None
+    def on_bad(side: str, text: str) -> None:
+        result.skip(f'bad {side} messages')
+        warn(f'bad_{side}', text)
 
     try:
-        mask = decode_side('mask')
-        image = decode_side('image')
-        expected = (image.shape[:2] if image is not None else
-                    (cfg.image_height, cfg.image_width) if cfg.image_width > 0
-                    and cfg.image_height > 0 else None)
-        if mask is not None and expected is not None and mask.shape != tuple(expected):
-            result.skip('bad mask messages')
-            warn('bad_mask', f'mask is {mask.shape[1]}x{mask.shape[0]} but the image is '
-                 f'{expected[1]}x{expected[0]} (stamp {joined.stamp_ns}); tracking without it')
-            mask = None
-        embed = None
-        if descriptor is not None and image is not None:
-            def embed(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                return descriptor(image, boxes, mask)
-
+        mask, image, embed = conv.decode_sides(
+            joined.sides, joined.stamp_ns, image_width=cfg.image_width,
+            image_height=cfg.image_height, descriptor=descriptor, on_bad=on_bad)
         boxes, scores, classes = arrays
         return conv.arrays_to_frame(
             joined.stamp_ns, boxes, scores, classes, registry=registry, frame_idx=frame_idx,
