@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assoc_logger_ros.adapters import messages as m
-from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
+from assoc_logger_ros.recording.synthetic import outputs_snapshot
 
 
 def _det(cx, cy, w, h, hyps=(('person', 0.9),), det_id=''):
@@ -148,25 +148,13 @@ def test_frame_size_prefers_mask_then_configured_then_boxes():
     assert m.frame_size(boxes) == (100, 50)
 
 
-def _snapshot(out_ids, out_det, src):
-    z = np.zeros(0)
-    return AssociationSnapshot(
-        stamp_ns=0, frame_idx=0, width=1, height=1, frame_rate=30.0, track_ids=z,
-        track_states=z, track_class_ids=z, track_boxes=z, track_features=z,
-        track_embeddings=z, det_boxes=np.zeros((len(src), 4)), det_scores=z,
-        det_class_ids=z, det_visibility=z, det_source_index=np.asarray(src, np.int64),
-        det_features=z, det_embeddings=z, det_gt_ids=None, cost_matrix=z, mask_matrix=z,
-        match_stage=z, assigned_track_ids=z, new_track_ids=z,
-        output_track_ids=np.asarray(out_ids, np.int64), output_boxes=z, output_scores=z,
-        output_class_ids=z, output_det_index=np.asarray(out_det, np.int64),
-        est_id_switches_frame=0, est_id_switches=0, removed_track_ids=z)
 
 
 def test_tracks_message_carries_ids_and_source_boxes():
     """Each output detection is the source detection's box/hypotheses with id = track ID."""
     msg = _array([_det(1, 1, 0, 0), _det(10, 10, 4, 4, det_id='x'),
                   _det(30, 30, 6, 6, hyps=(('car', 0.4),))])
-    snap = _snapshot(out_ids=[7, 3], out_det=[1, 0], src=[1, 2])  # D rows -> message rows
+    snap = outputs_snapshot(out_ids=[7, 3], out_det=[1, 0], src=[1, 2])  # D rows -> message rows
     factory = m.TrackMessageFactory(lambda: Ns(), lambda: Ns())
     out = m.snapshot_to_tracks(snap, msg, factory)
     assert out.header is msg.header

@@ -5,23 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
+from assoc_logger_ros.recording.synthetic import outputs_snapshot
 
 pytestmark = pytest.mark.ros
 
 
-def _snapshot(out_ids, out_det, src):
-    z = np.zeros(0)
-    return AssociationSnapshot(
-        stamp_ns=0, frame_idx=0, width=1, height=1, frame_rate=30.0, track_ids=z,
-        track_states=z, track_class_ids=z, track_boxes=z, track_features=z,
-        track_embeddings=z, det_boxes=np.zeros((len(src), 4)), det_scores=z,
-        det_class_ids=z, det_visibility=z, det_source_index=np.asarray(src, np.int64),
-        det_features=z, det_embeddings=z, det_gt_ids=None, cost_matrix=z, mask_matrix=z,
-        match_stage=z, assigned_track_ids=z, new_track_ids=z,
-        output_track_ids=np.asarray(out_ids, np.int64), output_boxes=z, output_scores=z,
-        output_class_ids=z, output_det_index=np.asarray(out_det, np.int64),
-        est_id_switches_frame=0, est_id_switches=0, removed_track_ids=z)
 
 
 def _message(rng, n):
@@ -84,7 +72,7 @@ def test_encoded_tracks_equal_rclpy_serialization(seed):
     raw = serialize_message(msg)
     src = rng.permutation(15)[:10]                       # D rows -> message rows
     out_det = rng.permutation(10)[:7]                    # published tracks -> D rows
-    snap = _snapshot(out_ids=rng.integers(1, 10**6, 7), out_det=out_det, src=src)
+    snap = outputs_snapshot(out_ids=rng.integers(1, 10**6, 7), out_det=out_det, src=src)
     expected = m.snapshot_to_tracks(
         snap, msg, m.TrackMessageFactory(Detection2DArray, Detection2D))
     got = m.encode_tracks_cdr(snap, m.parse_detection_cdr(raw))
@@ -102,7 +90,7 @@ def test_empty_message_round_trips():
 
     parsed = m.parse_detection_cdr(serialize_message(Detection2DArray()))
     assert len(parsed) == 0 and parsed.boxes.shape == (0, 4)
-    out = m.encode_tracks_cdr(_snapshot([], [], []), parsed)
+    out = m.encode_tracks_cdr(outputs_snapshot([], [], []), parsed)
     assert len(deserialize_message(out, Detection2DArray).detections) == 0
 
 

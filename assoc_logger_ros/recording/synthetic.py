@@ -7,6 +7,7 @@ range) without running a tracker, so recorder tests do not depend on tracker beh
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot, MatchStage, TrackState
 
@@ -68,3 +69,24 @@ def make_snapshot(tracks: int = 5, detections: int = 6, *, embed_dim: int = 16,
         output_class_ids=np.zeros(n_match, np.int64), output_det_index=cols.astype(np.int64),
         est_id_switches_frame=0, est_id_switches=est_id_switches,
         removed_track_ids=np.zeros(0, np.int64))
+
+
+def outputs_snapshot(out_ids: ArrayLike, out_det: ArrayLike,
+                     src: ArrayLike) -> AssociationSnapshot:
+    """A snapshot holding only what ``tracks`` messages are built from (other arrays empty).
+
+    ``out_ids`` are the published track ids, ``out_det`` the detection row each came from and
+    ``src`` the source-message row of every detection.
+    """
+    z = np.zeros(0)
+    src = np.asarray(src, np.int64)
+    return AssociationSnapshot(
+        stamp_ns=0, frame_idx=0, width=1, height=1, frame_rate=30.0, track_ids=z,
+        track_states=z, track_class_ids=z, track_boxes=z, track_features=z,
+        track_embeddings=z, det_boxes=np.zeros((len(src), 4)), det_scores=z,
+        det_class_ids=z, det_visibility=z, det_source_index=src,
+        det_features=z, det_embeddings=z, det_gt_ids=None, cost_matrix=z, mask_matrix=z,
+        match_stage=z, assigned_track_ids=z, new_track_ids=z,
+        output_track_ids=np.asarray(out_ids, np.int64), output_boxes=z, output_scores=z,
+        output_class_ids=z, output_det_index=np.asarray(out_det, np.int64),
+        est_id_switches_frame=0, est_id_switches=0, removed_track_ids=z)
