@@ -368,13 +368,10 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
     if writer_process is None:
         writer_process = (os.cpu_count() or 1) > 1
     writer_process = bool(writer_process and log_dir)
-    pipeline = Pipeline(settings.replace(log_dir='') if writer_process else settings,
+    # The settings already force log_wait_when_full, so either writer waits instead of dropping.
+    pipeline = Pipeline(settings.replace(log_writer='process' if writer_process else 'thread'),
                         session_id=sid, warn=_pipeline_warn(warner), source='replay',
                         extra_metadata=metadata)
-    if writer_process:
-        from assoc_logger_ros.adapters.process_writer import ProcessWriter
-
-        pipeline.writer = ProcessWriter(log_dir, settings.recorder, warn=_pipeline_warn(warner))
     result.writer = 'process' if writer_process else ('thread' if log_dir else 'none')
     gt: dict[int, tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
     pending: list[_Pending] = []
