@@ -25,7 +25,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'tracker_node = assoc_logger_ros.adapters.node:main',
+            'tracker_node = assoc_logger_ros.ros.node:main',
             'assoc_logger = assoc_logger_ros.cli:main',
         ],
     },

@@ -65,7 +65,7 @@ def run_target(role: str, log_dir: str, fast_cdr: bool) -> int:
 
             node.create_subscription(Detection2DArray, 'detections', on_msg, QoSProfile(depth=20))
         else:
-            from assoc_logger_ros.adapters.node import TrackerNode
+            from assoc_logger_ros.ros.node import TrackerNode
 
             node = TrackerNode()
             node._latencies = latencies  # unbounded; diagnostics (which clear it) are off
@@ -106,7 +106,7 @@ def make_pool(n_det: int, n_frames: int) -> list[bytearray]:
     from rclpy.serialization import serialize_message
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-    from assoc_logger_ros.adapters import messages as conv
+    from assoc_logger_ros.messages import convert as conv
 
     rng = np.random.default_rng(0)
     centre = np.stack([rng.uniform(100, 1800, n_det), rng.uniform(100, 950, n_det)], 1)

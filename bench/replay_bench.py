@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assoc_logger_ros import motchallenge as mot  # noqa: E402
-from assoc_logger_ros.adapters import bagio  # noqa: E402
-from assoc_logger_ros.adapters.bag_cdr import decode_detection_array  # noqa: E402
-from assoc_logger_ros.adapters.replay import replay_bag  # noqa: E402
+from assoc_logger_ros.bag import bagio  # noqa: E402
+from assoc_logger_ros.bag.replay import replay_bag  # noqa: E402
 from assoc_logger_ros.config import resolve  # noqa: E402
+from assoc_logger_ros.messages.cdr import decode_detection_array  # noqa: E402
 from assoc_logger_ros.pipeline import Pipeline  # noqa: E402
 
 SIZE = {'image_width': 1920, 'image_height': 1080}

@@ -5,7 +5,7 @@
 
 Every node parameter is a launch argument (empty = not given: the params file, then the
 environment variable, then the schema default apply). The argument -> parameter mapping lives in
-``assoc_logger_ros.adapters.launch_args`` (tested without launch installed).
+``assoc_logger_ros.ros.launch_args`` (tested without launch installed).
 """
 
 from __future__ import annotations  # noqa: I001 (ruff takes launch/ for first-party)
@@ -15,7 +15,7 @@ from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from assoc_logger_ros.adapters import launch_args
+from assoc_logger_ros.ros import launch_args
 
 
 def _actions(context: LaunchContext) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assoc_logger_ros.adapters.joiner import StampJoiner
+from assoc_logger_ros.messages.joiner import StampJoiner
 
 MS = 1_000_000
 
@@ -168,7 +168,7 @@ def test_unknown_side_rejected():
 
 def test_arrival_feed_orders_batch_by_arrival():
     """A batch taken from several queues is fed in arrival order, each with its own "now"."""
-    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+    from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed
 
     j = StampJoiner(50 * MS)
     feed = ArrivalFeed(j)
@@ -179,7 +179,7 @@ def test_arrival_feed_orders_batch_by_arrival():
 
 def test_arrival_feed_uses_arrival_not_feed_time():
     """A mask received before the deadline joins even when fed after it (the node ran late)."""
-    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+    from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed
 
     feed = ArrivalFeed(StampJoiner(50 * MS))
     assert feed.feed([(0, DETECTIONS, 100 * MS, 'd')]) == []
@@ -192,7 +192,7 @@ def test_arrival_feed_same_decisions_as_direct_calls():
     """Feeding in batches gives the replay's decisions (direct calls in arrival order)."""
     import random
 
-    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+    from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed
 
     rng = random.Random(3)
     events = []
@@ -223,7 +223,7 @@ def test_arrival_feed_same_decisions_as_direct_calls():
 
 def test_arrival_feed_step_back_is_not_a_clock_jump_until_reset():
     """Out-of-order arrivals across batches never release what waits; after reset() they do."""
-    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+    from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed
 
     j = StampJoiner(50 * MS)
     feed = ArrivalFeed(j)
@@ -241,7 +241,7 @@ def test_arrival_feed_keeps_queue_order():
     The middleware hands out one queue's messages in order, so the successors' earlier
     receive times must not move them ahead of it (stamps would go backwards).
     """
-    from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed
+    from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed
 
     feed = ArrivalFeed(StampJoiner(50 * MS))
     out = feed.feed([(500 * MS, DETECTIONS, 100 * MS, 'd0'),      # retransmitted: late

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assoc_logger_ros import config
-from assoc_logger_ros.adapters import launch_args as la
+from assoc_logger_ros.ros import launch_args as la
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_collect_yaml_is_generated_from_schema():
     """config/collect.yaml is exactly what the generator writes from config.py."""
     assert (ROOT / 'config' / 'collect.yaml').read_text() == la.collect_yaml_text(), (
-        'regenerate: python -m assoc_logger_ros.adapters.launch_args '
+        'regenerate: python -m assoc_logger_ros.ros.launch_args '
         '--write-yaml config/collect.yaml')
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace as Ns
 import numpy as np
 import pytest
 
-from assoc_logger_ros.adapters import messages as m
+from assoc_logger_ros.messages import convert as m
 from assoc_logger_ros.recording.synthetic import outputs_snapshot
 
 

@@ -45,7 +45,7 @@ def test_parse_matches_attribute_conversion(seed):
     """Boxes, best scores and classes from raw bytes equal those from the decoded message."""
     from rclpy.serialization import serialize_message
 
-    from assoc_logger_ros.adapters import messages as m
+    from assoc_logger_ros.messages import convert as m
 
     msg = _message(np.random.default_rng(seed), 12)
     parsed = m.parse_detection_cdr(serialize_message(msg))
@@ -65,7 +65,7 @@ def test_encoded_tracks_equal_rclpy_serialization(seed):
     from rclpy.serialization import deserialize_message, serialize_message
     from vision_msgs.msg import Detection2D, Detection2DArray
 
-    from assoc_logger_ros.adapters import messages as m
+    from assoc_logger_ros.messages import convert as m
 
     rng = np.random.default_rng(100 + seed)
     msg = _message(rng, 15)
@@ -86,7 +86,7 @@ def test_empty_message_round_trips():
     from rclpy.serialization import deserialize_message, serialize_message
     from vision_msgs.msg import Detection2DArray
 
-    from assoc_logger_ros.adapters import messages as m
+    from assoc_logger_ros.messages import convert as m
 
     parsed = m.parse_detection_cdr(serialize_message(Detection2DArray()))
     assert len(parsed) == 0 and parsed.boxes.shape == (0, 4)
@@ -98,7 +98,7 @@ def test_truncated_bytes_are_a_clear_error():
     """Cut-off bytes raise CdrFormatError rather than returning garbage."""
     from rclpy.serialization import serialize_message
 
-    from assoc_logger_ros.adapters import messages as m
+    from assoc_logger_ros.messages import convert as m
 
     raw = serialize_message(_message(np.random.default_rng(0), 3))
     with pytest.raises(m.CdrFormatError):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from assoc_logger_ros import cli
-from assoc_logger_ros.adapters import bagio
-from assoc_logger_ros.adapters.bag_cdr import decode_detection_array
-from assoc_logger_ros.adapters.replay import replay_bag
+from assoc_logger_ros.bag import bagio
+from assoc_logger_ros.bag.replay import replay_bag
 from assoc_logger_ros.config import resolve
+from assoc_logger_ros.messages.cdr import decode_detection_array
 from assoc_logger_ros.recording.npzfile import load
 
 # frame, id, x, y, w, h, score: frame 3 has no detection

@@ -52,7 +52,7 @@ class Harness:
         from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2DArray
 
-        from assoc_logger_ros.adapters.node import TrackerNode
+        from assoc_logger_ros.ros.node import TrackerNode
 
         ns = f'/assoc_test_{os.getpid()}_{next(_NS)}'
         self.node = TrackerNode(
@@ -90,7 +90,7 @@ class Harness:
         from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-        from assoc_logger_ros.adapters import messages as conv
+        from assoc_logger_ros.messages import convert as conv
 
         img, labels = render(np.nan_to_num(boxes))
         if mask_array is not None:
@@ -323,7 +323,7 @@ def test_missing_mask_released_after_tolerance_on_sim_time(harness_factory):
     assert h.node.joiner.stats()['mask_misses'] == 1
 
 
-_MAIN = 'import sys; from assoc_logger_ros.adapters.node import main; sys.exit(main())'
+_MAIN = 'import sys; from assoc_logger_ros.ros.node import main; sys.exit(main())'
 
 
 def _run_node_process(tmp_path, env_extra, ros_args, action, *, code: str = _MAIN,
@@ -391,7 +391,7 @@ class _Peer:
     def publish(self, k: int) -> None:
         from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-        from assoc_logger_ros.adapters import messages as conv
+        from assoc_logger_ros.messages import convert as conv
 
         self.pub.publish(conv.fill_detection_array(
             Detection2DArray(), Detection2D, ObjectHypothesisWithPose, 10**9 + k * 33_333_333,
@@ -427,7 +427,7 @@ def test_sigint_flushes_samples(rclpy_context, tmp_path):
 # The node's tracker update sleeps 0.5 s per frame and says when it starts the first one.
 _SLOW_MAIN = """
 import sys, time
-from assoc_logger_ros.adapters import node as n
+from assoc_logger_ros.ros import node as n
 original = n.TrackerNode._process
 def slow(self, joined, **kw):
     if self.frames_processed == 0:
@@ -475,7 +475,7 @@ def _messages(scene_frame):
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-    from assoc_logger_ros.adapters import messages as conv
+    from assoc_logger_ros.messages import convert as conv
     from assoc_logger_ros.sim.scene import CLASS_NAMES
 
     f = scene_frame
@@ -495,8 +495,8 @@ def test_node_tracks_equal_library_pipeline(rclpy_context, tmp_path):
     node").
     """
     from assoc_logger_ros import config
-    from assoc_logger_ros.adapters import messages as conv
     from assoc_logger_ros.appearance import color_histogram
+    from assoc_logger_ros.messages import convert as conv
     from assoc_logger_ros.pipeline import Pipeline
     from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
 

@@ -27,7 +27,7 @@ def _publish_mask(h: Harness, stamp_ns: int, boxes: np.ndarray) -> None:
     from sensor_msgs.msg import Image
     from test_node import render
 
-    from assoc_logger_ros.adapters import messages as conv
+    from assoc_logger_ros.messages import convert as conv
 
     h.pub_mask.publish(conv.fill_image(Image(), stamp_ns, render(boxes)[1], 'mono16'))
 

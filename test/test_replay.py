@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from assoc_logger_ros import cli
-from assoc_logger_ros.adapters import bagio
-from assoc_logger_ros.adapters.replay import (
+from assoc_logger_ros.bag import bagio
+from assoc_logger_ros.bag.replay import (
     Progress,
     ReplayError,
     match_gt,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assoc_logger_ros.adapters import bagio
-from assoc_logger_ros.adapters.vision_msgs_defs import DEFINITIONS, strip_msg
+from assoc_logger_ros.bag import bagio
+from assoc_logger_ros.bag.vision_msgs_defs import DEFINITIONS, strip_msg
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'third_party' / 'vision_msgs' / 'msg'
 

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 import numpy as np
 import pytest
 
-from assoc_logger_ros.adapters import bagio
-from assoc_logger_ros.adapters.bag_cdr import CdrError, decode_detection_array, detection_arrays_of
-from assoc_logger_ros.adapters.messages import detection_arrays
+from assoc_logger_ros.bag import bagio
+from assoc_logger_ros.messages.cdr import CdrError, decode_detection_array, detection_arrays_of
+from assoc_logger_ros.messages.convert import detection_arrays
 
 _text = st.text(alphabet=st.sampled_from('ab0123é_'), max_size=6)
 

@@ -1,7 +1,7 @@
 """Replay and the live node write the same samples for the same bag (real rclpy, in-process).
 
 The bag's messages are published into a TrackerNode in this process with rclpy (the bag's raw
-CDR bytes, :class:`~assoc_logger_ros.adapters.bag_player.BagPlayer`), closed loop: the next frame
+CDR bytes, :class:`~assoc_logger_ros.ros.bag_player.BagPlayer`), closed loop: the next frame
 is published only after the node's ``tracks`` reply, and each frame's mask and image are stored
 1 ms before its detections, so the node joins them on arrival whatever its clock and load.
 The node gets the replay's session id as its ``session_id`` parameter. Compared: every manifest
@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pytest
 
-from assoc_logger_ros.adapters import bagio
+from assoc_logger_ros.bag import bagio
 from assoc_logger_ros.recording.npzfile import load
 from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
 
@@ -36,8 +36,8 @@ def _run_node(context, bag: Path, params: dict) -> tuple[int, int]:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from assoc_logger_ros.adapters.bag_player import BagPlayer
-    from assoc_logger_ros.adapters.node import TrackerNode
+    from assoc_logger_ros.ros.bag_player import BagPlayer
+    from assoc_logger_ros.ros.node import TrackerNode
 
     ns = f'/replay_eq_{os.getpid()}_{next(_NS)}'
     node = TrackerNode(context=context, namespace=ns,
@@ -82,7 +82,7 @@ def test_replay_samples_equal_node_samples(rclpy_context, tmp_path):
     The bag carries ground truth on ``/gt``; the node reads it (``gt_topic``) as the replay
     does, so ``det_gt_ids`` are compared too.
     """
-    from assoc_logger_ros.adapters.replay import replay_bag, session_id_for
+    from assoc_logger_ros.bag.replay import replay_bag, session_id_for
     from assoc_logger_ros.config import resolve
 
     scene = generate_scene(SceneConfig(seed=5, num_frames=30, width=320, height=240,

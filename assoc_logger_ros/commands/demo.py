@@ -58,8 +58,8 @@ def _say(text: str) -> None:
 
 def make_bag(bag: Path, args: argparse.Namespace) -> None:
     """Generate the scene and write it as a bag (masks and images 10 ms after detections)."""
-    from assoc_logger_ros.adapters.bagio import write_scene
-    from assoc_logger_ros.adapters.replay import Progress
+    from assoc_logger_ros.bag.bagio import write_scene
+    from assoc_logger_ros.bag.replay import Progress
     from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
 
     cfg = SceneConfig(seed=args.seed, num_frames=args.frames, num_walkers=args.walkers)
@@ -81,7 +81,7 @@ def demo_settings(log_dir: Path) -> dict[str, Any]:
 
 def collect_replay(bag: Path, log_dir: Path, quiet: bool) -> str:
     """In-code replay; returns its summary."""
-    from assoc_logger_ros.adapters.replay import replay_bag
+    from assoc_logger_ros.bag.replay import replay_bag
     from assoc_logger_ros.config import resolve
 
     settings = resolve(demo_settings(log_dir))
@@ -103,9 +103,9 @@ def collect_ros(bag: Path, log_dir: Path, rate: float, quiet: bool) -> str:
     from rclpy.executors import SingleThreadedExecutor
 
     import assoc_logger_ros
-    from assoc_logger_ros.adapters import bagio
-    from assoc_logger_ros.adapters.bag_player import BagPlayer
-    from assoc_logger_ros.adapters.replay import Progress, session_id_for
+    from assoc_logger_ros.bag import bagio
+    from assoc_logger_ros.bag.replay import Progress, session_id_for
+    from assoc_logger_ros.ros.bag_player import BagPlayer
 
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 100)))
@@ -115,7 +115,7 @@ def collect_ros(bag: Path, log_dir: Path, rate: float, quiet: bool) -> str:
                     if c.topic == bagio.TOPIC_DETECTIONS)
     params = {**demo_settings(log_dir), 'session_id': sid}
     cmd = [sys.executable, '-c',
-           'import sys; from assoc_logger_ros.adapters.node import main; sys.exit(main())',
+           'import sys; from assoc_logger_ros.ros.node import main; sys.exit(main())',
            '--ros-args']
     for key, value in params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
     import sys
 
-    from assoc_logger_ros.adapters.bagio import write_mot_sequence
+    from assoc_logger_ros.bag.bagio import write_mot_sequence
 
     out = Path(args.out)
     if out.exists():

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from assoc_logger_ros.adapters.replay import ReplayError, replay_bag
+    from assoc_logger_ros.bag.replay import ReplayError, replay_bag
     from assoc_logger_ros.config import ConfigError, load_yaml, resolve, spec
     from assoc_logger_ros.recording.writer import RecorderError
 

@@ -2,7 +2,7 @@
 
 Reads the bag with rosbags (mcap or sqlite3, no ROS installation needed) in bag-time order and
 does what the node does with live messages: masks and images are joined to detection arrays by
-the shared :class:`~assoc_logger_ros.adapters.joiner.StampJoiner`, with each message's bag (log)
+the shared :class:`~assoc_logger_ros.messages.joiner.StampJoiner`, with each message's bag (log)
 time as "now"; the joined messages become a Frame through the same conversion functions
 (:mod:`.messages`, :mod:`assoc_logger_ros.appearance`); the same
 :class:`~assoc_logger_ros.pipeline.Pipeline` tracks and writes the samples.
@@ -35,17 +35,17 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from assoc_logger_ros.adapters import bagio
-from assoc_logger_ros.adapters import messages as conv
-from assoc_logger_ros.adapters.bag_cdr import (
+from assoc_logger_ros.appearance import make_descriptor
+from assoc_logger_ros.bag import bagio
+from assoc_logger_ros.config import Settings
+from assoc_logger_ros.frame import Frame
+from assoc_logger_ros.messages import convert as conv
+from assoc_logger_ros.messages.cdr import (
     decode_detection_array,
     detection_arrays_of,
 )
-from assoc_logger_ros.adapters.joiner import Joined, StampJoiner
-from assoc_logger_ros.adapters.messages import GT_IOU, iou_matrix, match_gt  # noqa: F401
-from assoc_logger_ros.appearance import make_descriptor
-from assoc_logger_ros.config import Settings
-from assoc_logger_ros.frame import Frame
+from assoc_logger_ros.messages.convert import GT_IOU, iou_matrix, match_gt  # noqa: F401
+from assoc_logger_ros.messages.joiner import Joined, StampJoiner
 from assoc_logger_ros.pipeline import Pipeline
 
 _WARN_FIRST = 3  # warnings printed per kind before the rest are only counted

@@ -11,7 +11,7 @@ path played with ``ros2 bag play --clock`` beside the node), ``bag_rate``, ``bag
 topic remaps ``detections``, ``masks``, ``image``, ``tracks`` (remap the node's default topic
 names, e.g. ``detections:=/camera/detections``).
 
-``python -m assoc_logger_ros.adapters.launch_args --write-yaml config/collect.yaml`` regenerates
+``python -m assoc_logger_ros.ros.launch_args --write-yaml config/collect.yaml`` regenerates
 the defaults file from the schema (``test/test_launch_args.py`` checks it is up to date).
 """
 
@@ -105,7 +105,7 @@ def collect_yaml_text() -> str:
     import yaml
 
     lines = ['# Parameters of the assoc_tracker node, generated from assoc_logger_ros/config.py',
-             '# by: python -m assoc_logger_ros.adapters.launch_args --write-yaml '
+             '# by: python -m assoc_logger_ros.ros.launch_args --write-yaml '
              'config/collect.yaml',
              '# Values here beat environment variables; launch arguments beat this file.',
              '/**/assoc_tracker:', '  ros__parameters:']

@@ -26,13 +26,13 @@ import zlib
 import numpy as np
 from numpy.typing import NDArray
 
-from assoc_logger_ros.adapters.bag_cdr import (
+from assoc_logger_ros.frame import Frame, make_frame
+from assoc_logger_ros.messages.cdr import (
     CdrError,
     DetectionArrayData,
     decode_detection_array,
     detection_arrays_of,
 )
-from assoc_logger_ros.frame import Frame, make_frame
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
 
 # Name-derived class ids start here, far above any numeric class id a detector emits.

@@ -10,11 +10,11 @@ fields. ``test/test_replay_cdr.py`` checks both paths against rosbags' decoding,
 
 This is the one Detection2DArray decoder of the package: the bag replay calls
 :func:`decode_detection_array` on stored bytes, the node (``fast_cdr``) on the raw bytes of its
-subscription (:func:`assoc_logger_ros.adapters.messages.parse_detection_cdr`). Besides the
+subscription (:func:`assoc_logger_ros.messages.convert.parse_detection_cdr`). Besides the
 values it records where each detection's fields lie (:class:`DetectionArrayData` ``*_at``), so
 the node can write its ``tracks`` message by copying the input detections' bytes.
 :func:`detection_arrays_of` turns the decoded fields into the tracker's input exactly as
-:func:`assoc_logger_ros.adapters.messages.detection_arrays` does for message objects.
+:func:`assoc_logger_ros.messages.convert.detection_arrays` does for message objects.
 
 Layout (XCDR1, little endian; alignment counts from the byte after the 4-byte encapsulation
 header): Header{int32 sec, uint32 nanosec, string frame_id}, uint32 n, n x Detection2D{Header,
@@ -343,7 +343,7 @@ def detection_arrays_of(data: DetectionArrayData
                         ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
     """(N, 4) xyxy boxes, (N,) scores and classes: the tracker input, as the message path.
 
-    Equal to :func:`assoc_logger_ros.adapters.messages.detection_arrays` of the same message:
+    Equal to :func:`assoc_logger_ros.messages.convert.detection_arrays` of the same message:
     best hypothesis = highest score (first on ties, a NaN best is replaced by the next); no
     hypothesis -> score 1.0, class ''. One hypothesis per detection (what detectors publish)
     is fully vectorised.

@@ -41,12 +41,12 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from assoc_logger_ros import config
-from assoc_logger_ros.adapters import messages as conv
-from assoc_logger_ros.adapters.joiner import DETECTIONS, ArrivalFeed, Joined, StampJoiner
-from assoc_logger_ros.adapters.qos import diagnostics_qos, input_qos, output_qos
 from assoc_logger_ros.appearance import Descriptor, make_descriptor
+from assoc_logger_ros.messages import convert as conv
+from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed, Joined, StampJoiner
 from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording.writer import RecorderError
+from assoc_logger_ros.ros.qos import diagnostics_qos, input_qos, output_qos
 
 NODE_NAME = 'assoc_tracker'
 # ROS's own parameters, never reported as unknown

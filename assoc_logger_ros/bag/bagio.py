@@ -29,7 +29,7 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from assoc_logger_ros.adapters.vision_msgs_defs import DEFINITIONS
+from assoc_logger_ros.bag.vision_msgs_defs import DEFINITIONS
 
 DETECTION_ARRAY = 'vision_msgs/msg/Detection2DArray'
 IMAGE = 'sensor_msgs/msg/Image'

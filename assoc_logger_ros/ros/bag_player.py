@@ -21,7 +21,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
-from assoc_logger_ros.adapters import bagio
+from assoc_logger_ros.bag import bagio
 
 Spin = Callable[[float], None]
 

@@ -1,1 +1,0 @@
-"""Thin adapters: ROS messages, the rclpy node, rosbag replay."""

@@ -1,0 +1,1 @@
+"""Message handling shared by node and replay: CDR codec, message <-> Frame, stamp joins."""

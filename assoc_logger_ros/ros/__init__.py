@@ -1,0 +1,1 @@
+"""The rclpy side: the tracker node, its QoS, launch arguments and a bag player (imports rclpy)."""
