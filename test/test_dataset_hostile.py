@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from typing import Any, Callable
-import zlib
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from assoc_logger_ros.dataset.select import Criteria
 from assoc_logger_ros.dataset.store import DatasetError
 from assoc_logger_ros.dataset.summary import summarize
 from assoc_logger_ros.recording import manifest
+from assoc_logger_ros.recording.hostile import deflated, write_zip, zero_bomb
 from assoc_logger_ros.recording.npzfile import encode, npy_header
 from assoc_logger_ros.recording.reconcile import reconcile
 from assoc_logger_ros.recording.sample import build
@@ -278,49 +278,6 @@ def test_merge_output_is_atomic(tmp_path, monkeypatch):
 
 
 # -- bounded reading -----------------------------------------------------------------------
-
-_LOCAL = struct.Struct('<IHHHHHIIIHH')
-_CENTRAL = struct.Struct('<IHHHHHHIIIHHHHHII')
-_END = struct.Struct('<IHHHHIIH')
-
-
-def write_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> None:
-    """A plain zip: (name, deflated data, crc, uncompressed size) per member."""
-    parts, central, offset = [], [], 0
-    for name, data, crc, usize in members:
-        raw = name.encode()
-        parts += [_LOCAL.pack(0x04034B50, 20, 0, 8, 0, 33, crc, len(data), usize, len(raw), 0),
-                  raw, data]
-        central += [_CENTRAL.pack(0x02014B50, 20, 20, 0, 8, 0, 33, crc, len(data), usize,
-                                  len(raw), 0, 0, 0, 0, 0, offset), raw]
-        offset += _LOCAL.size + len(raw) + len(data)
-    cd = b''.join(central)
-    path.write_bytes(b''.join(parts) + cd + _END.pack(0x06054B50, 0, 0, len(members),
-                                                     len(members), len(cd), offset, 0))
-
-
-def deflated(content: bytes) -> tuple[bytes, int, int]:
-    c = zlib.compressobj(1, zlib.DEFLATED, -15)
-    return c.compress(content) + c.flush(), zlib.crc32(content), len(content)
-
-
-def zero_bomb(header: bytes, nbytes: int) -> tuple[bytes, int, int]:
-    """Raw deflate of ``header`` + ``nbytes`` zeros, built from one repeated 1 MiB block.
-
-    After a full flush deflate starts afresh, so every zero block compresses to the same bytes;
-    the stream costs milliseconds to build instead of deflating gigabytes. (The CRC is not the
-    real one: nothing may read that far.)
-    """
-    block = 1 << 20
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    head = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
-    zeros = bytes(block)
-    one = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
-    assert c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH) == one
-    n, rest = divmod(nbytes, block)
-    tail = c.compress(bytes(rest)) + c.flush()
-    return head + one * (n - 1) + one + tail, 0, len(header) + nbytes
-
 
 def sample_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """A valid sample: 6 tracks, 7 detections, K = 16."""
@@ -580,3 +537,35 @@ def test_tools_report_wrong_typed_manifest_fields(data, tmp_path, capsys, key, v
     assert summarize(data)['samples'] == 3
     res = filter_dataset(data, tmp_path / 'out', Criteria(min_matched=0, min_visibility=0.0))
     assert res['total'] == 3 and res['manifest_problems'][0].startswith('manifest line 3')
+
+
+# -- the writer's own files -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize('kind', ['symlink', 'fifo'])
+def test_writer_lock_file_is_never_written_through(data, tmp_path, kind):
+    """A .writer.lock symlink (to a decoy) or FIFO: a clean RecorderError, decoy untouched."""
+    from assoc_logger_ros.recording.lock import RecorderError
+    decoy = Decoy(tmp_path / 'outside' / 'config.txt', b'do not truncate me\n')
+    lock = data / '.writer.lock'
+    lock.unlink()
+    if kind == 'symlink':
+        lock.symlink_to(decoy.path)
+    else:
+        os.mkfifo(lock)
+    with pytest.raises(RecorderError, match='cannot create lock file'):
+        within(HANG_S, lambda: SampleWriter(data, CFG), (lock,))
+    with pytest.raises(DatasetError, match='cannot create lock file'):
+        within(HANG_S, lambda: prune_dataset(data, Criteria()), (lock,))
+    assert decoy.untouched()
+
+
+def test_prune_never_writes_through_a_planted_temp_manifest(data, tmp_path):
+    """manifest.jsonl.tmp symlinked to a decoy: prune refuses cleanly, removes nothing."""
+    decoy = Decoy(tmp_path / 'outside' / 'notes.txt', b'mine\n')
+    (data / 'manifest.jsonl.tmp').symlink_to(decoy.path)
+    with pytest.raises(DatasetError, match='nothing was removed'):
+        prune_dataset(data, Criteria(min_matched=999))
+    assert decoy.untouched()
+    assert len(manifest.read_records(data)) == 4
+    assert len(list(data.glob('sample_*.npz'))) == 4

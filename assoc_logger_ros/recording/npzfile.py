@@ -149,6 +149,9 @@ _MAX_NPY_HEADER = 10000  # numpy's own limit for a trusted header
 _NPY_MAGIC = b'\x93NUMPY'
 _LEN_FIELD = {(1, 0): struct.Struct('<H'), (2, 0): struct.Struct('<I')}
 _READ_CHUNK = 1 << 20
+# header text -> (shape, fortran, dtype): samples repeat a few dozen headers, and parsing one
+# (ast.literal_eval) costs more than reading the member's first bytes
+_PARSED_CACHE: dict[bytes, tuple[tuple[int, ...], bool, np.dtype]] = {}
 
 
 def _header_of(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
@@ -167,12 +170,18 @@ def _header_of(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
         text = fh.read(hlen)
     if len(text) != hlen:
         raise NpzRejectedError(f'{key}: truncated .npy header')
-    parse = (np.lib.format.read_array_header_1_0 if field.size == 2
-             else np.lib.format.read_array_header_2_0)
-    try:
-        shape, fortran, dtype = parse(io.BytesIO(raw_len + text))
-    except (ValueError, SyntaxError, TypeError) as exc:
-        raise NpzRejectedError(f'{key}: bad .npy header ({exc})') from None
+    parsed = _PARSED_CACHE.get(raw_len + text)
+    if parsed is None:
+        parse = (np.lib.format.read_array_header_1_0 if field.size == 2
+                 else np.lib.format.read_array_header_2_0)
+        try:
+            parsed = parse(io.BytesIO(raw_len + text))
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise NpzRejectedError(f'{key}: bad .npy header ({exc})') from None
+        if len(_PARSED_CACHE) >= _HEADER_CACHE_MAX:
+            _PARSED_CACHE.clear()
+        _PARSED_CACHE[raw_len + text] = parsed
+    shape, fortran, dtype = parsed
     if dtype.hasobject:
         raise NpzRejectedError(f'{key}: dtype {dtype} holds Python objects (would need pickle)')
     member = Member(key, tuple(int(n) for n in shape), dtype, bool(fortran),
