@@ -569,3 +569,33 @@ def test_prune_never_writes_through_a_planted_temp_manifest(data, tmp_path):
     assert decoy.untouched()
     assert len(manifest.read_records(data)) == 4
     assert len(list(data.glob('sample_*.npz'))) == 4
+
+
+def test_no_tool_opens_an_outside_entry(data, tmp_path):
+    """Entries naming an outside FIFO: any tool that opened one would block; none does."""
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    pipe = outside / 'sample_0000030.npz'
+    os.mkfifo(pipe)
+    decoy = Decoy(outside / 'sample_0000031.npz', valid_sample_bytes(data))
+    append_lines(data, *(entry_like(data, n) for n in (
+        str(pipe), f'../outside/{pipe.name}', str(decoy.path), f'../outside/{decoy.path.name}')))
+    other = make_dir(tmp_path / 'other')
+    train = importlib.import_module('training.train_assoc')
+    _pyplot()
+    steps: list[Callable[[], Any]] = [
+        lambda: run_command('inspect', str(data)),
+        lambda: run_command('validate', str(data)),
+        lambda: train.main(['--data', str(data), '--inspect']),
+        lambda: report(data, tmp_path / 'rep'),
+        lambda: filter_dataset(data, tmp_path / 'f', Criteria()),
+        lambda: merge_datasets([data, other], tmp_path / 'm'),
+        lambda: prune_dataset(data, Criteria(min_matched=999), invalid=True, dry_run=True),
+        lambda: SampleWriter(data, CFG).close(),
+    ]
+    for step in steps:
+        within(HANG_S, step, (pipe,))
+    assert decoy.untouched() and stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    assert len(manifest.read_records(tmp_path / 'f')) == 4
+    assert len(manifest.read_records(tmp_path / 'm')) == 8
+    assert sorted(p.name for p in outside.iterdir()) == [pipe.name, decoy.path.name]
