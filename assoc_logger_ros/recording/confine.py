@@ -71,13 +71,13 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW: the last component is a symlink
             raise NotRegularFileError(f'{Path(path).name} is a symlink; only regular files are '
-                                 'read') from None
+                                      'read') from None
         raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotRegularFileError(f'{Path(path).name} is {kind_of(st.st_mode)}; only regular '
-                                 'files are read')
+                                      'files are read')
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

@@ -9,6 +9,10 @@ inputs) or stored when deflate would not make it smaller, a fixed date, and the 
 directory. ``np.load(path, allow_pickle=False)`` and ``zipfile`` read it like any npz; identical
 arrays always give identical bytes. :func:`encode_zipfile` is the plain ``zipfile`` +
 ``write_array`` reference it is tested against.
+
+Reading is bounded (:func:`load_bounded`): every member's ``.npy`` header is read and checked
+against its declared zip size, a byte cap and an optional rule (the schema's shapes, see
+:mod:`.sample_file`) before anything is inflated; object dtypes (pickle) are refused.
 """
 
 from __future__ import annotations
@@ -180,7 +184,8 @@ def _header_of(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
             raise NpzRejectedError(f'{key}: bad .npy header ({exc})') from None
         if len(_PARSED_CACHE) >= _HEADER_CACHE_MAX:
             _PARSED_CACHE.clear()
-        _PARSED_CACHE[raw_len + text] = parsed
+        if hlen <= 256:  # ours are 118; don't let odd files fill the cache with big keys
+            _PARSED_CACHE[raw_len + text] = parsed
     shape, fortran, dtype = parsed
     if dtype.hasobject:
         raise NpzRejectedError(f'{key}: dtype {dtype} holds Python objects (would need pickle)')
@@ -188,8 +193,8 @@ def _header_of(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
                     8 + field.size + hlen, info)
     if member.header_bytes + member.nbytes != info.file_size:
         raise NpzRejectedError(f'{key}: header declares shape {member.shape} {dtype} '
-                          f'({member.nbytes} bytes) but the zip member holds '
-                          f'{info.file_size - member.header_bytes}')
+                               f'({member.nbytes} bytes) but the zip member holds '
+                               f'{info.file_size - member.header_bytes}')
     return member
 
 
@@ -214,7 +219,7 @@ def members(zf: zipfile.ZipFile) -> list[Member]:
             raise NpzRejectedError(f'zip member {name!r} is encrypted')
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise NpzRejectedError(f'zip member {name!r} uses compression method '
-                              f'{info.compress_type} (only stored and deflate)')
+                                   f'{info.compress_type} (only stored and deflate)')
         out.append(_header_of(zf, info))
     return out
 
@@ -247,7 +252,7 @@ def check_declared(found: list[Member], max_bytes: int, check: Check | None = No
     if total > max_bytes:
         big = max(found, key=lambda m: m.nbytes)
         raise NpzRejectedError(f'declares {total} bytes of arrays ({big.key}: shape {big.shape}, '
-                          f'{big.nbytes} bytes), over the cap of {max_bytes}')
+                               f'{big.nbytes} bytes), over the cap of {max_bytes}')
     errors = check(found) if check is not None else []
     if errors:
         raise NpzRejectedError('; '.join(errors[:3]))
