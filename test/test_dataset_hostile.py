@@ -599,3 +599,13 @@ def test_no_tool_opens_an_outside_entry(data, tmp_path):
     assert len(manifest.read_records(tmp_path / 'f')) == 4
     assert len(manifest.read_records(tmp_path / 'm')) == 8
     assert sorted(p.name for p in outside.iterdir()) == [pipe.name, decoy.path.name]
+
+
+def test_output_that_is_a_symlink_is_refused(data, tmp_path):
+    """--out pointing at a symlink (to an empty outside directory): refused, nothing written."""
+    target = tmp_path / 'outside' / 'empty'
+    target.mkdir(parents=True)
+    (tmp_path / 'out').symlink_to(target)
+    with pytest.raises(DatasetError, match='is a symlink'):
+        filter_dataset(data, tmp_path / 'out', Criteria())
+    assert list(target.iterdir()) == [] and (tmp_path / 'out').is_symlink()

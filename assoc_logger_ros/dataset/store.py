@@ -95,7 +95,9 @@ def staged_output(out: str | os.PathLike[str]) -> Iterator[Path]:
     that says why. A crash leaves only a hidden ``.NAME.*.tmp`` directory beside ``out``.
     """
     out = Path(out)
-    if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+    if out.is_symlink():
+        raise DatasetError(f'{out} is a symlink; refusing to write through it')
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f'{out} exists and is not empty; refusing to overwrite')
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
