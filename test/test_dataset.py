@@ -109,7 +109,7 @@ def test_filter_selects_and_hard_links(data, tmp_path):
 
 def test_filter_copies_when_linking_fails(data, tmp_path, monkeypatch):
     """Across filesystems (EXDEV) samples are copied instead of linked."""
-    def no_link(src, dst):
+    def no_link(src, dst, **kwargs):
         raise OSError(errno.EXDEV, 'Invalid cross-device link')
 
     monkeypatch.setattr(os, 'link', no_link)

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Filter; 0 on success, 1 when nothing could be written."""
+    """Filter; 0 on success (unusable samples are skipped, with a warning), 1 on error."""
     import sys
 
     from assoc_logger_ros.dataset import select
@@ -33,4 +33,8 @@ def run(args: argparse.Namespace) -> int:
           f'({res["linked"]} linked, {res["copied"]} copied)')
     for why, n in sorted(res['rejected'].items()):
         print(f'  rejected {n}: {why}')
+    for line in res['manifest_problems']:
+        print(f'WARNING: {line}', file=sys.stderr)
+    for name, why in res['skipped']:
+        print(f'WARNING: skipped {name}: {why}', file=sys.stderr)
     return 0

@@ -30,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
           f'({res["linked"]} linked, {res["copied"]} copied, {res["rewritten"]} rewritten)')
     for old, new in sorted(res['renamed_sessions'].items()):
         print(f'  session {old} -> {new}')
+    for line in res['manifest_problems']:
+        print(f'WARNING: {line}', file=sys.stderr)
+    for src, name, why in res['skipped']:
+        print(f'WARNING: skipped {src}/{name}: {why}', file=sys.stderr)
     if len(res['embed_dims']) > 1:
         print(f'WARNING: sources used different embedding caps {res["embed_dims"]}; training '
               'code expecting one width needs a filter per cap', file=sys.stderr)

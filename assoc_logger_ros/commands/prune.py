@@ -40,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
     for name in res['missing_entries_dropped']:
         print(f'{"would drop" if args.dry_run else "dropped"} manifest entry {name} '
               '(file missing)')
+    for name in res['not_regular_entries_dropped']:
+        print(f'{"would drop" if args.dry_run else "dropped"} manifest entry {name} '
+              '(not a regular file; left in place)')
     for line in res['manifest_problems']:
         print(line)
+    for name, why in res['not_removed']:
+        print(f'WARNING: could not remove {name}: {why}', file=sys.stderr)
     n = len(res['unlisted_removed']) + len(res['samples_removed'])
     if args.dry_run:
         print(f'{res["kept"]} samples would remain; {n} file(s) would be removed (dry run)')

@@ -1,28 +1,45 @@
 """filter, prune and merge: new or smaller sample directories that stay valid at every step.
 
-Outputs are written so that a crash leaves a directory the writer's reconcile can repair:
-sample files first (hard links where possible), the manifest last and atomically. Sources are
-never modified, except by ``prune``, which holds the writer's lock while it works.
+``filter`` and ``merge`` build their output in a temporary directory beside it and rename it into
+place when complete (on any error the output does not exist); one unusable sample is skipped and
+reported, never fatal. Sample files are hard links of the checked source file where possible,
+else real copies, never symlinks. Sources are never modified, except by ``prune``, which holds
+the writer's lock while it works and deletes only entries of its own directory.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+import stat
 from typing import Any
 import zipfile
 
 import numpy as np
 
 from assoc_logger_ros.dataset.select import Criteria, split
-from assoc_logger_ros.dataset.store import Dataset, DatasetError, fresh_output, link_or_copy
+from assoc_logger_ros.dataset.store import (
+    Dataset,
+    DatasetError,
+    place_sample,
+    staged_output,
+    unusable_reason,
+)
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.atomic import TMP_SUFFIX, write_atomic
+from assoc_logger_ros.recording.confine import open_regular
 from assoc_logger_ros.recording.lock import DirectoryLock, RecorderError
-from assoc_logger_ros.recording.npzfile import encode, load
+from assoc_logger_ros.recording.npzfile import encode
 from assoc_logger_ros.recording.reconcile import CORRUPT_SUFFIX
 from assoc_logger_ros.recording.schema import SAMPLE_SUFFIX, sample_index, sample_name
 from assoc_logger_ros.recording.validate import validate
+
+
+def _reasons(drop: list[tuple[dict[str, Any], str]]) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    for _, why in drop:
+        reasons[why] = reasons.get(why, 0) + 1
+    return reasons
 
 
 def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -30,21 +47,26 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     """Copy the samples of ``src`` passing ``criteria`` into the new directory ``out``.
 
     Samples keep their names and records; files are hard-linked (copied across filesystems).
+    A selected sample whose file is missing, not a regular file or structurally unsound is
+    skipped and listed in ``skipped``; ``out`` appears only complete (:func:`staged_output`).
     """
     ds = Dataset.open(src)
     keep, drop = split(ds.records, criteria)
-    keep = [r for r in keep if ds.path(r).is_file()]
-    dst = fresh_output(out)
     how = {'link': 0, 'copy': 0}
-    for rec in keep:
-        how[link_or_copy(ds.path(rec), dst / rec['npz'])] += 1
-    manifest.write(dst, keep)
-    reasons: dict[str, int] = {}
-    for _, why in drop:
-        reasons[why] = reasons.get(why, 0) + 1
-    return {'source': str(ds.directory), 'out': str(dst), 'total': len(ds.records),
-            'selected': len(keep), 'linked': how['link'], 'copied': how['copy'],
-            'rejected': reasons}
+    placed: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
+    with staged_output(out) as dst:
+        for rec in keep:
+            try:
+                how[place_sample(ds.path(rec), dst / rec['npz'])] += 1
+            except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
+                skipped.append((rec['npz'], unusable_reason(exc)))
+                continue
+            placed.append(rec)
+        manifest.write(dst, placed)
+    return {'source': str(ds.directory), 'out': str(out), 'total': len(ds.records),
+            'selected': len(placed), 'linked': how['link'], 'copied': how['copy'],
+            'rejected': _reasons(drop), 'skipped': skipped, 'manifest_problems': ds.problems}
 
 
 def _is_sample_file(name: str) -> bool:
@@ -53,12 +75,28 @@ def _is_sample_file(name: str) -> bool:
         or name.endswith(CORRUPT_SUFFIX))
 
 
+def _unlink_entry(directory: Path, name: str) -> str | None:
+    """Remove the entry ``name`` of ``directory`` (a link goes, never its target); error text."""
+    path = directory / name
+    try:
+        if stat.S_ISDIR(path.lstat().st_mode):
+            return 'a directory; left in place'
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
 def prune_dataset(directory: str | os.PathLike[str], criteria: Criteria, *,
                   invalid: bool = False, dry_run: bool = False) -> dict[str, Any]:
     """Delete sample files the manifest does not list, and samples failing ``criteria``.
 
     With ``invalid`` samples failing validation go too. The manifest is rewritten before files
-    are deleted, so a crash in between only leaves unlisted files (pruned next time).
+    are deleted, so a crash in between only leaves unlisted files (pruned next time). Only
+    entries of ``directory`` itself are deleted: manifest lines naming anything else are
+    invalid entries, dropped from the manifest and reported, their targets never touched.
     """
     ds = Dataset.open(directory)
     try:
@@ -69,8 +107,14 @@ def prune_dataset(directory: str | os.PathLike[str], criteria: Criteria, *,
         listed = {r['npz'] for r in ds.records}
         unlisted = sorted(n for n in os.listdir(ds.directory)
                           if _is_sample_file(n) and n not in listed)
-        missing = [r['npz'] for r in ds.records if not ds.path(r).is_file()]
-        present = [r for r in ds.records if ds.path(r).is_file()]
+        present, missing, not_regular = [], [], []
+        for rec in ds.records:
+            if ds.size(rec) is not None:
+                present.append(rec)
+            elif os.path.lexists(ds.path(rec)):
+                not_regular.append(rec['npz'])
+            else:
+                missing.append(rec['npz'])
         keep, drop = split(present, criteria)
         removed = [(r['npz'], why) for r, why in drop]
         if invalid:
@@ -82,22 +126,27 @@ def prune_dataset(directory: str | os.PathLike[str], criteria: Criteria, *,
                 else:
                     still.append(rec)
             keep = still
-        changed = bool(removed or missing or ds.problems)
+        changed = bool(removed or missing or not_regular or ds.problems)
+        failed: list[tuple[str, str]] = []
         if not dry_run:
             if changed:
-                manifest.write(ds.directory, keep)
-            for name in unlisted + [n for n, _ in removed]:
                 try:
-                    os.unlink(ds.directory / name)
-                except FileNotFoundError:
-                    pass
+                    manifest.write(ds.directory, keep)
+                except OSError as exc:
+                    raise DatasetError(f'cannot rewrite the manifest of {ds.directory}: '
+                                       f'{exc}; nothing was removed') from None
+            for name in unlisted + [n for n, _ in removed]:
+                error = _unlink_entry(ds.directory, name)
+                if error is not None:
+                    failed.append((name, error))
     return {'directory': str(ds.directory), 'dry_run': dry_run, 'kept': len(keep),
             'unlisted_removed': unlisted, 'samples_removed': removed,
-            'missing_entries_dropped': missing, 'manifest_problems': ds.problems}
+            'missing_entries_dropped': missing, 'not_regular_entries_dropped': not_regular,
+            'not_removed': failed, 'manifest_problems': ds.problems}
 
 
 def _compressed(path: Path) -> bool:
-    with zipfile.ZipFile(path) as zf:
+    with os.fdopen(open_regular(path), 'rb') as fh, zipfile.ZipFile(fh) as zf:
         infos = zf.infolist()
         return bool(infos) and infos[0].compress_type != zipfile.ZIP_STORED
 
@@ -129,33 +178,45 @@ def merge_datasets(sources: list[str | os.PathLike[str]], out: str | os.PathLike
         for s in ds.sessions():
             owners.setdefault(s, set()).add(i)
     clashing = {s for s, who in owners.items() if len(who) > 1}
-    dst = fresh_output(out)
     records: list[dict[str, Any]] = []
     renamed: dict[str, str] = {}
+    skipped: list[tuple[str, str, str]] = []
     how = {'link': 0, 'copy': 0, 'rewritten': 0}
-    for i, ds in enumerate(datasets):
-        for rec in ds.records:
-            src = ds.path(rec)
-            if not src.is_file():
-                continue
-            name = sample_name(len(records))
-            session = str(rec.get('session', ''))
-            if session in clashing:
-                new_session = f'{labels[i]}/{session}'
-                renamed[f'{labels[i]}:{session}'] = new_session
-                arrays = load(src)
-                arrays['session_id'] = np.asarray(np.str_(new_session))
-                content = encode(arrays, _compressed(src))
-                write_atomic(dst / name, content)
-                new = manifest.record_from_arrays(arrays, name, len(content))
-                how['rewritten'] += 1
-            else:
-                how[link_or_copy(src, dst / name)] += 1
-                new = {**rec, 'npz': name}
-            records.append(new)
-    manifest.write(dst, records)
+    with staged_output(out) as dst:
+        for i, ds in enumerate(datasets):
+            for rec in ds.records:
+                name = sample_name(len(records))
+                session = str(rec.get('session', ''))
+                try:
+                    if session in clashing:
+                        new = _rewrite(ds, rec, dst / name, f'{labels[i]}/{session}')
+                        renamed[f'{labels[i]}:{session}'] = f'{labels[i]}/{session}'
+                        how['rewritten'] += 1
+                    else:
+                        how[place_sample(ds.path(rec), dst / name)] += 1
+                        new = {**rec, 'npz': name}
+                except Exception as exc:  # noqa: BLE001 - one bad sample is reported, skipped
+                    skipped.append((str(ds.directory), rec['npz'], unusable_reason(exc)))
+                    continue
+                records.append(new)
+        manifest.write(dst, records)
     embed_dims = sorted({int(r['embed_dim']) for r in records if 'embed_dim' in r})
-    return {'out': str(dst), 'sources': [str(d) for d in dirs], 'samples': len(records),
+    return {'out': str(out), 'sources': [str(d) for d in dirs], 'samples': len(records),
             'embed_dims': embed_dims,
             'linked': how['link'], 'copied': how['copy'], 'rewritten': how['rewritten'],
-            'renamed_sessions': renamed}
+            'renamed_sessions': renamed, 'skipped': skipped,
+            'manifest_problems': [f'{ds.directory}: {p}' for ds in datasets
+                                  for p in ds.problems]}
+
+
+def _rewrite(ds: Dataset, rec: dict[str, Any], dst: Path, session: str) -> dict[str, Any]:
+    """Write ``rec``'s sample to ``dst`` with a new session id; its new manifest record."""
+    src = ds.path(rec)
+    arrays = ds.load(rec)
+    errors = validate(arrays)
+    if errors:
+        raise ValueError(f'invalid sample: {errors[0]}')
+    arrays['session_id'] = np.asarray(np.str_(session))
+    content = encode(arrays, _compressed(src))
+    write_atomic(dst, content)
+    return manifest.record_from_arrays(arrays, dst.name, len(content))

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from assoc_logger_ros.dataset.store import Dataset
+from assoc_logger_ros.dataset.store import Dataset, DatasetError
 from assoc_logger_ros.dataset.summary import SEED_TARGET
+from assoc_logger_ros.recording.validate import validate
 
 
 def _pyplot() -> Any:
@@ -29,6 +30,8 @@ def report(directory: str | os.PathLike[str], out: str | os.PathLike[str] | None
     plt = _pyplot()
     ds = Dataset.open(directory)
     dst = Path(out) if out is not None else ds.directory / 'report'
+    if out is None and dst.is_symlink():  # a dataset's own entry may point anywhere
+        raise DatasetError(f'{dst} is a symlink; pass --out to choose where plots go')
     dst.mkdir(parents=True, exist_ok=True)
     recs = ds.records
     idx = np.arange(len(recs))
@@ -53,7 +56,7 @@ def report(directory: str | os.PathLike[str], out: str | os.PathLike[str] | None
     every = max(1, -(-len(recs) // max(1, max_samples)))  # ceil: at most max_samples
     eligible, matched, vis = [], [], []
     for _, arrays, _ in ds.iter_loaded(every):
-        if arrays is None:
+        if arrays is None or validate(arrays):  # unreadable or invalid: not plotted
             continue
         cost, mask = arrays['cost_matrix'], arrays['mask_matrix']
         eligible.append(cost[mask == 1.0])

@@ -42,7 +42,10 @@ def write_atomic(target: str | os.PathLike[str], content: bytes, *, fsync: bool 
     target = Path(target)
     tmp = tmp_path(target)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # O_NOFOLLOW: a symlink left under the temp name is refused, not written through;
+        # O_NONBLOCK: a FIFO there fails at once instead of waiting for a reader.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                     0o644)
         try:
             view = memoryview(content)
             while view:

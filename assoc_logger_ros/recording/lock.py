@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 from pathlib import Path
+import stat
 
 LOCK_NAME = '.writer.lock'
 
@@ -26,7 +27,13 @@ class DirectoryLock:
                  ) -> None:
         self.path = Path(directory) / LOCK_NAME
         try:
-            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW | O_NONBLOCK: a symlink planted here is refused (the pid is never
+            # written through it), a FIFO never blocks; only a regular file is used
+            self._fd: int | None = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                os.close(self._fd)
+                raise OSError(errno.EINVAL, 'not a regular file')
         except OSError as exc:
             raise RecorderError(f'cannot create lock file {self.path}: {exc}') from exc
         try:

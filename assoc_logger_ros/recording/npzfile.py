@@ -9,14 +9,21 @@ inputs) or stored when deflate would not make it smaller, a fixed date, and the 
 directory. ``np.load(path, allow_pickle=False)`` and ``zipfile`` read it like any npz; identical
 arrays always give identical bytes. :func:`encode_zipfile` is the plain ``zipfile`` +
 ``write_array`` reference it is tested against.
+
+Reading is bounded (:func:`load_bounded`): every member's ``.npy`` header is read and checked
+against its declared zip size, a byte cap and an optional rule (the schema's shapes, see
+:mod:`.sample_file`) before anything is inflated; object dtypes (pickle) are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 import io
+import math
 import os
 import struct
+from typing import BinaryIO
 import zipfile
 import zlib
 
@@ -120,10 +127,161 @@ def encode_zipfile(arrays: Mapping[str, np.ndarray], compress: bool = True) -> b
     return buf.getvalue()
 
 
-def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Every array of an npz, read eagerly with ``allow_pickle=False``."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+class NpzRejectedError(ValueError):
+    """An npz refused before (or instead of) inflating it: too big, inconsistent, or pickled."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ``KEY.npy`` member as its headers declare it (nothing inflated beyond the header)."""
+
+    key: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    header_bytes: int
+    info: zipfile.ZipInfo
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the array will take once inflated (Python ints: no overflow)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+MAX_MEMBERS = 256  # a sample has ~30; a zip of thousands of members is refused outright
+_MAX_NPY_HEADER = 10000  # numpy's own limit for a trusted header
+_NPY_MAGIC = b'\x93NUMPY'
+_LEN_FIELD = {(1, 0): struct.Struct('<H'), (2, 0): struct.Struct('<I')}
+_READ_CHUNK = 1 << 20
+# header text -> (shape, fortran, dtype): samples repeat a few dozen headers, and parsing one
+# (ast.literal_eval) costs more than reading the member's first bytes
+_PARSED_CACHE: dict[bytes, tuple[tuple[int, ...], bool, np.dtype]] = {}
+
+
+def _header_of(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
+    key = info.filename[:-len('.npy')]
+    with zf.open(info) as fh:
+        magic = fh.read(8)
+        if len(magic) != 8 or magic[:6] != _NPY_MAGIC:
+            raise NpzRejectedError(f'{key}: not a .npy array')
+        field = _LEN_FIELD.get((magic[6], magic[7]))
+        if field is None:
+            raise NpzRejectedError(f'{key}: unsupported .npy version {magic[6]}.{magic[7]}')
+        raw_len = fh.read(field.size)
+        (hlen,) = field.unpack(raw_len) if len(raw_len) == field.size else (-1,)
+        if not 0 <= hlen <= _MAX_NPY_HEADER:
+            raise NpzRejectedError(f'{key}: .npy header length {hlen} is out of bounds')
+        text = fh.read(hlen)
+    if len(text) != hlen:
+        raise NpzRejectedError(f'{key}: truncated .npy header')
+    parsed = _PARSED_CACHE.get(raw_len + text)
+    if parsed is None:
+        parse = (np.lib.format.read_array_header_1_0 if field.size == 2
+                 else np.lib.format.read_array_header_2_0)
+        try:
+            parsed = parse(io.BytesIO(raw_len + text))
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise NpzRejectedError(f'{key}: bad .npy header ({exc})') from None
+        if len(_PARSED_CACHE) >= _HEADER_CACHE_MAX:
+            _PARSED_CACHE.clear()
+        if hlen <= 256:  # ours are 118; don't let odd files fill the cache with big keys
+            _PARSED_CACHE[raw_len + text] = parsed
+    shape, fortran, dtype = parsed
+    if dtype.hasobject:
+        raise NpzRejectedError(f'{key}: dtype {dtype} holds Python objects (would need pickle)')
+    member = Member(key, tuple(int(n) for n in shape), dtype, bool(fortran),
+                    8 + field.size + hlen, info)
+    if member.header_bytes + member.nbytes != info.file_size:
+        raise NpzRejectedError(f'{key}: header declares shape {member.shape} {dtype} '
+                               f'({member.nbytes} bytes) but the zip member holds '
+                               f'{info.file_size - member.header_bytes}')
+    return member
+
+
+def members(zf: zipfile.ZipFile) -> list[Member]:
+    """Every member's declared key, shape and dtype; :class:`NpzRejectedError` unless a plain npz.
+
+    Reads only the central directory and the first bytes (the ``.npy`` header) of each member.
+    """
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise NpzRejectedError(f'{len(infos)} zip members (at most {MAX_MEMBERS})')
+    out: list[Member] = []
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        if not name.endswith('.npy') or '/' in name:
+            raise NpzRejectedError(f'zip member {name!r} is not a KEY.npy array')
+        if name in seen:
+            raise NpzRejectedError(f'zip member {name!r} appears twice')
+        seen.add(name)
+        if info.flag_bits & 0x1:
+            raise NpzRejectedError(f'zip member {name!r} is encrypted')
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise NpzRejectedError(f'zip member {name!r} uses compression method '
+                                   f'{info.compress_type} (only stored and deflate)')
+        out.append(_header_of(zf, info))
+    return out
+
+
+def _inflate(zf: zipfile.ZipFile, m: Member) -> np.ndarray:
+    count = math.prod(m.shape)
+    flat = np.empty(count, m.dtype)
+    raw = flat.view(np.uint8).reshape(-1) if m.nbytes else flat
+    with zf.open(m.info) as fh:
+        fh.read(m.header_bytes)
+        pos = 0
+        while pos < m.nbytes:
+            chunk = fh.read(min(_READ_CHUNK, m.nbytes - pos))
+            if not chunk:
+                raise NpzRejectedError(f'{m.key}: member ends after {pos} of {m.nbytes} bytes')
+            raw[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            pos += len(chunk)
+        fh.read(1)  # reaching the end makes zipfile check the CRC
+    if m.fortran_order:
+        return flat.reshape(m.shape[::-1]).transpose()
+    return flat.reshape(m.shape)
+
+
+Check = Callable[[list[Member]], list[str]]
+
+
+def check_declared(found: list[Member], max_bytes: int, check: Check | None = None) -> None:
+    """:class:`NpzRejectedError` when the declared arrays exceed ``max_bytes`` or fail check."""
+    total = sum(max(m.nbytes, math.prod(m.shape)) for m in found)  # itemsize 0 counts too
+    if total > max_bytes:
+        big = max(found, key=lambda m: m.nbytes)
+        raise NpzRejectedError(f'declares {total} bytes of arrays ({big.key}: shape {big.shape}, '
+                               f'{big.nbytes} bytes), over the cap of {max_bytes}')
+    errors = check(found) if check is not None else []
+    if errors:
+        raise NpzRejectedError('; '.join(errors[:3]))
+
+
+def load_bounded(file: BinaryIO, *, max_bytes: int, check: Check | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Every array of the npz ``file`` (a seekable binary file), or :class:`NpzRejectedError`.
+
+    Nothing is inflated until every member's declared size is known: the sum must stay within
+    ``max_bytes`` and ``check`` (e.g. the schema's shape rules) must return no error. No
+    member can inflate past its declared size (``zipfile`` stops there and checks the CRC), so
+    the memory used is bounded by ``max_bytes`` whatever the file says.
+    """
+    with zipfile.ZipFile(file) as zf:
+        found = members(zf)
+        check_declared(found, max_bytes, check)
+        return {m.key: _inflate(zf, m) for m in found}
+
+
+def load(path: str | os.PathLike[str], *, max_bytes: int = 1 << 30) -> dict[str, np.ndarray]:
+    """Every array of the regular file ``path`` (no pickle, no symlink, sizes checked first).
+
+    Sample files are better read through :mod:`assoc_logger_ros.recording.sample_file`, which
+    also applies the schema's shape rules and the sample cap.
+    """
+    from assoc_logger_ros.recording.confine import open_regular
+    with os.fdopen(open_regular(path), 'rb') as fh:
+        return load_bounded(fh, max_bytes=max_bytes)
 
 
 def decode(content: bytes) -> dict[str, np.ndarray]:

@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from assoc_logger_ros.recording.sample_file import load_sample
 from assoc_logger_ros.recording.schema import (
     FIELDS,
     FIELDS_BY_KEY,
     METADATA_REQUIRED,
     SCHEMA_VERSION,
 )
+from assoc_logger_ros.recording.shapes import shape_errors
 from assoc_logger_ros.tracking.snapshot import MatchStage, TrackState
 
 _FINITE_KEYS = ('track_boxes', 'track_features', 'track_embeddings', 'det_boxes', 'det_scores',
@@ -51,25 +53,7 @@ def _int8_in(arr: np.ndarray, table: np.ndarray) -> bool:
 
 def _shape_errors(arrays: Mapping[str, np.ndarray]) -> tuple[list[str], dict[str, int]]:
     """Bind T, D, K from the first key that defines each, then check every shape."""
-    errors: list[str] = []
-    dims: dict[str, int] = {}
-    for f in FIELDS:
-        arr = arrays.get(f.key)
-        if arr is None:
-            continue
-        shape = arr.shape
-        if len(shape) != len(f.shape):
-            errors.append(f'{f.key}: shape {shape}, expected {f.shape_text}')
-            continue
-        for axis, (want, got) in enumerate(zip(f.shape, shape)):
-            if want.__class__ is int:
-                if got != want:
-                    errors.append(f'{f.key}: axis {axis} is {got}, expected {want}')
-            else:
-                bound = dims.setdefault(want, got)
-                if bound != got:
-                    errors.append(f'{f.key}: {want}={got} but {want}={bound} elsewhere')
-    return errors, dims
+    return shape_errors({key: arr.shape for key, arr in arrays.items()})
 
 
 def _text(arrays: Mapping[str, np.ndarray], key: str) -> str:
@@ -167,8 +151,7 @@ def validate(sample: Mapping[str, Any] | str | os.PathLike[str], *,
     """
     if isinstance(sample, (str, os.PathLike)):
         try:
-            with np.load(sample, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
+            arrays = load_sample(sample)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is one error line
             return [f'cannot load: {type(exc).__name__}: {exc}']
     else:

@@ -91,7 +91,8 @@ class SampleWriter:
         try:
             state = reconcile(self.directory)
             self._manifest_fd = os.open(manifest.manifest_path(self.directory),
-                                        os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                                        os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                        | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as exc:
             self._lock.release()
             raise RecorderError(f'cannot open log directory {self.directory}: {exc}') from exc
