@@ -93,7 +93,8 @@ class Pipeline:
                     if isinstance(err, RecorderError):
                         raise
                     raise RecorderError(f'cannot log to {log_dir}: {err}') from err
-                self.logging_off_reason = f'{type(err).__name__}: {err}'
+                self.logging_off_reason = (str(err) if isinstance(err, RecorderError)
+                                           else f'{type(err).__name__}: {err}')
                 self._warn(f'sample logging disabled, tracking continues without it: '
                            f'{self.logging_off_reason}')
 

@@ -117,3 +117,68 @@ def test_pair_costs_densify():
     assert cost.dtype == np.float32 and cost.shape == (3, 4)
     assert cost[0, 1] == 0.25 and cost[2, 3] == 0.5 and cost.sum() == 10 + 0.75
     assert mask.sum() == 1.0 and mask[0, 1] == 1.0
+
+
+def test_visibility_grid_equals_dense():
+    from assoc_logger_ros.tracking import visibility as v
+    rng = np.random.default_rng(4)
+    n = 1500
+    xy = rng.uniform(0, 1500, (n, 2))
+    b = np.c_[xy, xy + rng.uniform([10, 30], [50, 120], (n, 2))]
+    b[:3] = b[3]                                    # identical boxes
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
+    want = v._visibility_dense(b, area, np.ones(n, np.float32))
+    got = v.visibility_from_boxes(b)
+    assert (got < 1.0).sum() > n // 4
+    np.testing.assert_array_equal(got, want)
+
+
+def test_switch_diagnostics_sparse_equal_dense(monkeypatch):
+    """Swap and reappearance tests on k-d tree pairs give the dense tests' counts."""
+    from assoc_logger_ros.tracking import diagnostics as dg
+    frames = crowd(np.random.default_rng(11), 700, 40)
+
+    kinds = {'swap': 0, 'reappear': 0}
+    observe = dg.SwitchEstimator.observe
+
+    def spy(self, *args, **kwargs):
+        rep = observe(self, *args, **kwargs)
+        kinds['swap'] += rep.swap
+        kinds['reappear'] += rep.reappear
+        return rep
+
+    monkeypatch.setattr(dg.SwitchEstimator, 'observe', spy)
+
+    def counts(sparse: bool) -> list:
+        monkeypatch.setattr(dg, '_PAIR_TREE_MIN', 0 if sparse else 1 << 62)
+        monkeypatch.setattr(dg, '_REAPPEAR_SPARSE_MIN', 0 if sparse else 1 << 62)
+        tr = ByteTracker(TrackerConfig(frame_mode=True))
+        out = []
+        for f in frames:
+            s = tr.update(f)
+            out.append((s.est_id_switches_frame, s.output_track_ids.tolist()))
+        return out
+
+    dense, sparse = counts(False), counts(True)
+    assert dense == sparse
+    assert kinds['swap'] > 0 and kinds['reappear'] > 0   # both tests really fired
+
+
+def test_max_detections_keeps_the_best_scores_and_counts():
+    rng = np.random.default_rng(2)
+    n = 50
+    xy = rng.uniform(0, 600, (n, 2))
+    boxes = np.c_[xy, xy + 30.0]
+    boxes[7] = [2e6, 0, 2e6 + 30, 30]                    # not pixels
+    scores = rng.uniform(0.2, 1.0, n)
+    tr = ByteTracker(TrackerConfig(max_detections=20))
+    snap = tr.update(make_frame(0, boxes, scores, width=640, height=480))
+    kept = snap.det_source_index
+    assert kept.size == 20 and np.all(np.diff(kept) > 0)          # in message order
+    ok = np.setdiff1d(np.flatnonzero(scores > 0.1), [7])
+    best = ok[np.argsort(-scores[ok], kind='stable')[:20]]
+    np.testing.assert_array_equal(kept, np.sort(best))
+    assert tr.last_input_drops.out_of_range == 1
+    assert tr.last_input_drops.over_max_detections == ok.size - 20
+    tr.update(make_frame(1, boxes, scores, width=640, height=480))
+    assert tr.input_drops.capped_frames == 2 and tr.input_drops.out_of_range == 2

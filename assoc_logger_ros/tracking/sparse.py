@@ -48,8 +48,8 @@ def _grid_cells(b: _F64, off: float, size: float, ox: float, oy: float
 
 
 def _expand(ids: _I64, cx0: _I64, cy0: _I64, cx1: _I64, cy1: _I64, ncol: int
-            ) -> tuple[_I64, _I64]:
-    """(cell key, box id) for every cell every box covers."""
+            ) -> tuple[_I64, _I64, _I64, _I64]:
+    """(cell key, box id, cell x, cell y) for every cell every box covers."""
     nx = np.maximum(cx1 - cx0 + 1, 0)
     ny = np.maximum(cy1 - cy0 + 1, 0)
     cnt = nx * ny
@@ -59,7 +59,7 @@ def _expand(ids: _I64, cx0: _I64, cy0: _I64, cx1: _I64, cy1: _I64, ncol: int
     k = np.arange(total) - start[owner]
     gx = cx0[owner] + k % nx[owner]
     gy = cy0[owner] + k // nx[owner]
-    return gy * ncol + gx, ids[owner]
+    return gy * ncol + gx, ids[owner], gx, gy
 
 
 def _iou_dist(a: _F64, b: _F64, i: _I64, j: _I64, off: float) -> _F64:
@@ -115,21 +115,26 @@ def overlap_pairs(a: NDArray[np.float64], b: NDArray[np.float64], *, pixel_offse
     # small x small through the grid
     sa, sb = ia_all[~big_a], jb_all[~big_b]
     if sa.size and sb.size:
-        ka, va = _expand(sa, *(g[sa] for g in ga), ncol)
-        kb, vb = _expand(sb, *(g[sb] for g in gb), ncol)
+        ka, va, gxa, gya = _expand(sa, *(g[sa] for g in ga), ncol)
+        kb, vb, _, _ = _expand(sb, *(g[sb] for g in gb), ncol)
         order = np.argsort(kb, kind='stable')
         kb, vb = kb[order], vb[order]
-        lo = np.searchsorted(kb, ka, 'left')
-        hi = np.searchsorted(kb, ka, 'right')
-        cnt = hi - lo
+        ncells = int(max(ka.max(initial=0), kb.max(initial=0))) + 1
+        if ncells <= 8 * (ka.size + kb.size) + 1024:   # direct addressing of the cells
+            per_cell = np.bincount(kb, minlength=ncells)
+            lo = (np.cumsum(per_cell) - per_cell)[ka]
+            cnt = per_cell[ka]
+        else:                                           # a sparse canvas: binary search
+            lo = np.searchsorted(kb, ka, 'left')
+            cnt = np.searchsorted(kb, ka, 'right') - lo
         rep = np.repeat(np.arange(ka.size), cnt)
         start = np.cumsum(cnt) - cnt
         pos = lo[rep] + (np.arange(rep.size) - start[rep])
-        pi, pj, key = va[rep], vb[pos], ka[rep]
-        # report a pair once: from the cell of the intersection's top-left corner
-        cx = np.floor((np.maximum(a[pi, 0], b[pj, 0]) - ox) / size).astype(np.int64)
-        cy = np.floor((np.maximum(a[pi, 1], b[pj, 1]) - oy) / size).astype(np.int64)
-        own = key == cy * ncol + cx
+        pi, pj = va[rep], vb[pos]
+        # report a pair once: from the cell of the intersection's top-left corner, i.e. the
+        # larger of the two first cells in each axis (floor is monotonic)
+        own = gxa[rep] == np.maximum(ga[0][pi], gb[0][pj])
+        own &= gya[rep] == np.maximum(ga[1][pi], gb[1][pj])
         si.append(pi[own])
         sj.append(pj[own])
     # big boxes against everything of the other set (few of them; all pairs tested)
@@ -191,37 +196,58 @@ def assign_sparse(rows: _I64, cols: _I64, cost: _F64, n: int, m: int, thresh: fl
 
 
 def _solve(r: _I64, k: _I64, g: _F64, n: int, m: int) -> tuple[_I64, _I64]:
-    """Optimal matching on eligible pairs, one connected component at a time."""
+    """Optimal matching on eligible pairs, one connected component at a time.
+
+    A component with one row (or one column) takes its best pair; the others are solved
+    densely on their own rows x columns (in increasing order, as ``assign`` orders them).
+    """
     graph = coo_matrix((np.ones(r.size), (r, n + k)), shape=(n + m, n + m)).tocsr()
-    _, label = connected_components(graph, directed=False)
+    ncomp, label = connected_components(graph, directed=False)
     comp = label[r]
-    order = np.argsort(comp, kind='stable')
-    r, k, g, comp = r[order], k[order], g[order], comp[order]
-    bounds = np.flatnonzero(np.diff(comp)) + 1
+    # local row / column numbers inside each component, increasing with the global ones
+    rkey = comp * n + r
+    ukey_r, lr = np.unique(rkey, return_inverse=True)
+    ckey = comp * m + k
+    ukey_c, lc = np.unique(ckey, return_inverse=True)
+    rows_per = np.bincount(ukey_r // n, minlength=ncomp)
+    cols_per = np.bincount(ukey_c // m, minlength=ncomp)
+    lr = lr - (np.cumsum(rows_per) - rows_per)[comp]
+    lc = lc - (np.cumsum(cols_per) - cols_per)[comp]
+    nr, nc = rows_per[comp], cols_per[comp]
     out_r, out_k = [], []
-    singles = []
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, r.size]):
-        if hi - lo == 1:
-            singles.append(lo)
-            continue
-        cr, ck, cg = r[lo:hi], k[lo:hi], g[lo:hi]
-        ur, ir = np.unique(cr, return_inverse=True)   # sorted: the dense order of assign
-        uk, ik = np.unique(ck, return_inverse=True)
-        if ur.size * uk.size <= _DENSE_COMPONENT:
-            gain = np.zeros((ur.size, uk.size))
-            gain[ir, ik] = cg
-            rr, kk = linear_sum_assignment(gain)
-            good = gain[rr, kk] < 0.0
-            out_r.append(ur[rr[good]])
-            out_k.append(uk[kk[good]])
-        else:
-            a, b = _sparse_component(ir, ik, cg, ur.size, uk.size)
-            out_r.append(ur[a])
-            out_k.append(uk[b])
-    if singles:
-        s = np.asarray(singles)
-        out_r.append(r[s])
-        out_k.append(k[s])
+    # one row or one column: the best pair (first of equals in row-major order, as a solver)
+    line = (nr == 1) | (nc == 1)
+    if line.any():
+        li = np.flatnonzero(line)
+        order = li[np.lexsort((lc[li], lr[li], g[li], comp[li]))]
+        first = np.r_[True, comp[order][1:] != comp[order][:-1]]
+        best = order[first]
+        out_r.append(r[best])
+        out_k.append(k[best])
+    rest = np.flatnonzero(~line)
+    if rest.size:
+        rest = rest[np.argsort(comp[rest], kind='stable')]
+        cr = comp[rest]
+        bounds = np.flatnonzero(np.diff(cr)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, rest.size]):
+            e = rest[lo:hi]
+            a, b = int(nr[e[0]]), int(nc[e[0]])
+            ir, ik, cg = lr[e], lc[e], g[e]
+            if a * b <= _DENSE_COMPONENT:
+                gain = np.zeros((a, b))
+                gain[ir, ik] = cg
+                rr, kk = linear_sum_assignment(gain)
+                good = gain[rr, kk] < 0.0
+                rr, kk = rr[good], kk[good]
+            else:
+                rr, kk = _sparse_component(ir, ik, cg, a, b)
+            # back to global numbers: the component's sorted rows / columns
+            gr = np.empty(a, np.int64)
+            gr[ir] = r[e]
+            gk = np.empty(b, np.int64)
+            gk[ik] = k[e]
+            out_r.append(gr[rr])
+            out_k.append(gk[kk])
     return np.concatenate(out_r), np.concatenate(out_k)
 
 
