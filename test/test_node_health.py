@@ -50,11 +50,16 @@ def full_disk(root: Path):
         subprocess.run(['umount', str(mnt)], check=False)
 
 
+def _values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
 def _last_status(h):
-    h.spin_until(lambda: len(h.diags) > 0)
+    """The first status published after everything received so far was tracked."""
     n = len(h.diags)
-    h.spin_until(lambda: len(h.diags) > n)          # one published after what we sent
-    return h.diags[-1], {kv.key: kv.value for kv in h.diags[-1].values}
+    h.spin_until(lambda: len(h.diags) > n
+                 and int(_values(h.diags[-1])['frames']) == h.node.frames_in)
+    return h.diags[-1], _values(h.diags[-1])
 
 
 # -- lock and pipeline, no ROS -----------------------------------------------------------------
@@ -160,6 +165,7 @@ def test_stall_and_stamp_gap_are_warned_in_diagnostics(harness_factory):  # noqa
     assert int(values['callbacks_over_budget']) >= 15
     assert int(values['input_gap_lost_estimate']) == 8      # 12..19
     assert values['frames_skipped'] == '0'
+    assert values['message_lost_events'] == 'True'    # Fast DDS reports message_lost
     assert status.level == WARN or any(s.level == WARN for s in h.diags)
     text = '\n'.join(h.node.recent_warnings)
     assert 'over the 0 ms budget' in text and 'about 8 array(s) never arrived' in text
@@ -235,3 +241,26 @@ def test_start_failure_has_no_teardown_traceback(tmp_path):
     assert rc == 2, err
     assert 'Traceback' not in err and 'AttributeError' not in err, err
     assert sys.executable
+
+
+def test_messages_lost_in_a_busy_node_are_counted_and_warned(harness_factory):  # noqa: F811
+    """Item 5: a burst the node cannot keep up with; what never arrived is counted and warned."""
+    h = harness_factory({'qos_depth': 3, 'seg_enable': False, 'embedding_source': 'none'})
+    for k in range(10):                              # a regular stream: the input interval
+        h.send(T(k), walk(k % 8), mask=None, image=None)
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from assoc_logger_ros.messages import convert as conv
+    for k in range(10, 70):                          # a burst while the node does not spin
+        h.pub_det.publish(conv.fill_detection_array(
+            Detection2DArray(), Detection2D, ObjectHypothesisWithPose, T(k), walk(k % 8),
+            np.full(4, 0.9), ['person'] * 4))
+    h.send(T(70), walk(0), mask=None, image=None)
+    status, values = _last_status(h)
+    seen = h.node.frames_in
+    lost = int(values['input_gap_lost_estimate']) + int(values['messages_lost'])
+    assert seen < 60                                 # the queue really overflowed
+    assert abs(seen + int(values['input_gap_lost_estimate']) - 71) <= 1, (seen, values)
+    assert lost > 0
+    assert any(s.level == WARN and 'input gap lost estimate' in s.message for s in h.diags)
+    assert any('never arrived' in w for w in h.node.recent_warnings)

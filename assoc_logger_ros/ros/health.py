@@ -41,6 +41,7 @@ class NodeHealth:
         self.messages_lost = 0          # reported by the middleware
         self.gap_lost_estimate = 0      # from stamp gaps
         self.frames_skipped = 0
+        self.loss_events = False        # the RMW reports message_lost on the detections
         self._last_stamp: int | None = None
         self._intervals: deque[int] = deque(maxlen=64)
 
@@ -97,6 +98,7 @@ class NodeHealth:
             'callbacks_over_budget': self.over_budget,
             'callback_worst_ms': round(worst, 1),
             'messages_lost': self.messages_lost,
+            'message_lost_events': self.loss_events,
             'input_gap_lost_estimate': self.gap_lost_estimate,
             'frames_skipped': self.frames_skipped,
         }
@@ -110,6 +112,27 @@ WARN_ON_INCREASE = ('callbacks_over_budget', 'messages_lost', 'input_gap_lost_es
 def has_non_finite(frame: Frame) -> bool:
     """True when :func:`~assoc_logger_ros.frame.make_frame` dropped NaN/inf detections."""
     return any('NaN/inf' in line for line in frame.warnings)
+
+
+def subscribe_counting_losses(node: Any, health: NodeHealth, msg_type: Any, topic: str,
+                              callback: Any, qos: Any, **kwargs: Any) -> Any:
+    """``node.create_subscription`` with a ``message_lost`` event counted in ``health``.
+
+    An RMW without that event (rclpy raises UnsupportedEventTypeError for it) gets a plain
+    subscription; the stamp-gap estimate still sees the losses.
+    """
+    events = message_lost_callbacks(health, topic)
+    if events is not None:
+        try:
+            sub = node.create_subscription(msg_type, topic, callback, qos,
+                                           event_callbacks=events, **kwargs)
+        except Exception as err:  # noqa: BLE001 - UnsupportedEventTypeError (a C type)
+            if 'Unsupported' not in type(err).__name__:
+                raise
+        else:
+            health.loss_events = True
+            return sub
+    return node.create_subscription(msg_type, topic, callback, qos, **kwargs)
 
 
 def message_lost_callbacks(health: NodeHealth, topic: str) -> Any:

@@ -144,11 +144,9 @@ class TrackerNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                diagnostics_qos())
         # Callbacks take (msg, MessageInfo): "now" for the joiner is each message's receive time.
-        self._inputs.append((DETECTIONS, self.create_subscription(
-            Detection2DArray, node_cfg.detections_topic, self._on_detections, qos_in,
-            raw=node_cfg.fast_cdr,
-            event_callbacks=health.message_lost_callbacks(self.health,
-                                                          node_cfg.detections_topic))))
+        self._inputs.append((DETECTIONS, health.subscribe_counting_losses(
+            self, self.health, Detection2DArray, node_cfg.detections_topic, self._on_detections,
+            qos_in, raw=node_cfg.fast_cdr)))
         if 'mask' in sides:
             self._inputs.append(('mask', self.create_subscription(
                 Image, node_cfg.masks_topic, lambda m, i: self._on_input('mask', m, i),
