@@ -98,6 +98,21 @@ def test_pipeline_tracks_without_logging_when_the_directory_is_locked(tmp_path, 
 
 
 @pytest.mark.parametrize('writer', ['thread', 'process'])
+def test_pipeline_with_an_unusable_log_dir_tracks_without_logging(tmp_path, writer):
+    (tmp_path / 'file').write_text('not a directory')
+    warnings: list[str] = []
+    settings = resolve({'log_dir': str(tmp_path / 'file' / 'logs'), 'log_writer': writer},
+                       env={})
+    p = Pipeline(settings, warn=warnings.append, logging_optional=True)
+    assert p.writer is None and 'cannot create log directory' in p.logging_off_reason
+    assert len(warnings) == 1
+    from assoc_logger_ros.frame import make_frame
+    assert p.process(make_frame(T(0), walk(0), np.full(4, 0.9), width=320,
+                                height=240)).output_track_ids.size == 4
+    p.close()
+
+
+@pytest.mark.parametrize('writer', ['thread', 'process'])
 def test_pipeline_on_a_full_disk_tracks_without_logging_or_stops_logging(tmp_path, writer):
     with full_disk(tmp_path) as logs:
         warnings: list[str] = []
