@@ -9,6 +9,7 @@ this tree (the old code has no cap). ``before`` is the code at 0c6d8aa, extracte
 ``git archive`` into a temporary directory (fewer frames at 10,000: it is slow).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/crowd_scaling.py [--sizes 100 1000 3000 10000]
+    .venv/bin/python bench/crowd_scaling.py --mot17 3 --skip-crowds   # MOT17 time, same results
 
 Prints one table: median and worst ms per update (the first update, with no tracks yet, is
 left out of the median), peak RSS of the process and its growth over the RSS before the first
@@ -53,6 +54,62 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({'times': times, 'rss_mb': rss, 'rss0_mb': rss0, 'tracks': tracks,
                   'dets': [len(f) for f in frames]}))
 """
+
+
+_MOT_CHILD = r"""
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from assoc_logger_ros import motchallenge as mc
+from assoc_logger_ros.commands.mot import track_sequence
+from assoc_logger_ros.config import TrackerConfig
+root, out, rounds = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+seqs = ('MOT17-02', 'MOT17-04', 'MOT17-05', 'MOT17-09', 'MOT17-10', 'MOT17-11', 'MOT17-13')
+for mode in ('time', 'frame'):
+    medians = []
+    for r in range(rounds):
+        times = []
+        for seq in seqs:
+            info = mc.read_seqinfo(root / seq)
+            res = track_sequence(root / seq, root / seq / 'det/yolox_x_ablation.txt',
+                                 TrackerConfig(frame_mode=(mode == 'frame')),
+                                 first_frame=info.half_val_first)
+            (out / mode).mkdir(parents=True, exist_ok=True)
+            mc.write_results(out / mode / f'{seq}.txt', res.rows)
+            times.append(res.update_s)
+        medians.append(float(np.median(np.concatenate(times))) * 1e3)
+    print(mode, *medians)
+"""
+
+
+def mot17(old: Path, data: Path, rounds: int) -> None:
+    """MOT17 half-val: median ms per update before/after (interleaved) and identical results."""
+    root = data / 'MOT17' / 'train'
+    if not root.is_dir():
+        print(f'MOT17 data not found at {root}; set ASSOC_BENCH_DATA')
+        return
+    env = {**os.environ, 'OPENBLAS_NUM_THREADS': '1'}
+    med: dict[str, dict[str, list[float]]] = {'before': {}, 'after': {}}
+    with tempfile.TemporaryDirectory(prefix='crowd_mot_') as tmp:
+        for _ in range(rounds):
+            for name, tree in (('before', old), ('after', ROOT)):
+                out = Path(tmp) / name
+                proc = subprocess.run([sys.executable, '-c', _MOT_CHILD, str(tree), str(root),
+                                       str(out), '1'], capture_output=True, text=True,
+                                      env=env, check=True)
+                for line in proc.stdout.strip().splitlines():
+                    mode, *vals = line.split()
+                    med[name].setdefault(mode, []).extend(float(v) for v in vals)
+        same = all((Path(tmp) / 'before' / m / f.name).read_bytes() == f.read_bytes()
+                   for m in ('time', 'frame') for f in (Path(tmp) / 'after' / m).iterdir())
+    print(f'\nMOT17 half-val, tracker median ms per update ({rounds} interleaved rounds, '
+          'median of the per-round medians)')
+    print('mode    before ms  after ms  after/before')
+    for mode in ('time', 'frame'):
+        b, a = np.median(med['before'][mode]), np.median(med['after'][mode])
+        print(f'{mode:6s}  {b:9.3f}  {a:8.3f}  {a / b:12.2f}')
+    print('result files identical to before:', 'yes' if same else 'NO')
 
 
 def frames_for(layout: str, n: int, count: int, seed: int = 0) -> list:
@@ -128,6 +185,12 @@ def main() -> int:
     parser.add_argument('--timeout', type=float, default=900.0,
                         help='seconds per subprocess (a run past it, or that failed, shows "n/a")')
     parser.add_argument('--no-before', action='store_true', help='only this tree')
+    parser.add_argument('--mot17', type=int, default=0, metavar='ROUNDS',
+                        help='also time MOT17 half-val before/after (ROUNDS interleaved runs) '
+                        'and compare the result files')
+    parser.add_argument('--data', type=Path, default=Path(os.environ.get(
+        'ASSOC_BENCH_DATA', ROOT.parent / 'shared' / 'bench-data')))
+    parser.add_argument('--skip-crowds', action='store_true', help='only the MOT17 part')
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix='crowd_base_') as tmp:
@@ -136,7 +199,9 @@ def main() -> int:
             arch = subprocess.run(['git', '-C', str(ROOT), 'archive', BASE_COMMIT],
                                   capture_output=True, check=True).stdout
             subprocess.run(['tar', '-x', '-C', str(old)], input=arch, check=True)
-        for layout in args.layouts:
+        if args.mot17 and not args.no_before:
+            mot17(old, args.data, args.mot17)
+        for layout in ([] if args.skip_crowds else args.layouts):
             for n in args.sizes:
                 after = run_one(ROOT, layout, n, frames_at(n, False), True, args.timeout)
                 before = (None if args.no_before else
@@ -154,6 +219,8 @@ def main() -> int:
     head = ('layout', 'N', 'dets/frame', 'max tracks', 'before med ms', 'before max ms',
             'before RSS MB', 'before +MB', 'after med ms', 'after max ms', 'after RSS MB',
             'after +MB', 'speed-up')
+    if not rows:
+        return 0
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     print(f'tracker update per frame, before = {BASE_COMMIT}, after = this tree '
           '(median over updates 2.., peak RSS of the process, +MB over the RSS before tracking)')
