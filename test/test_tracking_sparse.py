@@ -69,11 +69,13 @@ def test_overlap_pairs_equal_dense_iou():
     a[-3, 2:] = [900.0, 700.0]           # one big box (tested against all)
     a[-2, 2:] = a[-2, :2]                # zero area
     a[-1, 2:] = a[-1, :2] - 3.0          # inverted
+    a = np.r_[a, [[np.nan, 0.0, 10.0, 10.0], [0.0, 0.0, np.inf, 10.0]]]   # overlap nothing
     b = np.c_[rng.uniform(0, 500, (250, 2)), np.zeros((250, 2))]
     b[:, 2:] = b[:, :2] + rng.uniform(0, 60, (250, 2))
     b[:5] = a[:5]                        # identical boxes
     for off in (0.0, 1.0):
-        dense = iou_distance(a, b, pixel_offset=off)
+        with np.errstate(invalid='ignore'):
+            dense = iou_distance(a, b, pixel_offset=off)
         i, j, d = overlap_pairs(a, b, pixel_offset=off)
         expect_i, expect_j = (dense < 1.0).nonzero()
         np.testing.assert_array_equal(i, expect_i)

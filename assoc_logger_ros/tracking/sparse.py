@@ -89,8 +89,8 @@ def overlap_pairs(a: NDArray[np.float64], b: NDArray[np.float64], *, pixel_offse
     """Pairs of xyxy boxes ``a`` (N, 4) x ``b`` (M, 4) whose intersection is positive.
 
     Returns ``(i, j, dist)`` sorted by ``(i, j)``, ``dist = 1 - IoU`` exactly as
-    ``iou_distance(a, b)[i, j]``; every pair not returned has distance 1.0 there. Boxes must be
-    finite (the tracker drops others before).
+    ``iou_distance(a, b)[i, j]``; every pair not returned has distance 1.0 there. A box with a
+    non-finite coordinate overlaps nothing (the dense IoU would be NaN: never eligible either).
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
@@ -99,14 +99,21 @@ def overlap_pairs(a: NDArray[np.float64], b: NDArray[np.float64], *, pixel_offse
         e = np.empty(0, np.int64)
         return e, e.copy(), np.empty(0)
     off = float(pixel_offset)
-    both = np.concatenate([a, b])
+    fin_a, fin_b = np.isfinite(a).all(axis=1), np.isfinite(b).all(axis=1)
+    both = np.concatenate([a[fin_a], b[fin_b]])
+    if both.shape[0] == 0:
+        e = np.empty(0, np.int64)
+        return e, e.copy(), np.empty(0)
     ext = np.concatenate([both[:, 2] - both[:, 0], both[:, 3] - both[:, 1]]) + off
     ext = ext[ext > 0]
     size = float(np.median(ext)) if ext.size else 1.0
-    size = max(size, 1e-6)
     ox, oy = float(both[:, 0].min()), float(both[:, 1].min())
-    ga = _grid_cells(a, off, size, ox, oy)
-    gb = _grid_cells(b, off, size, ox, oy)
+    span = max(float(both[:, 2].max()) - ox, float(both[:, 3].max()) - oy, 0.0) + off
+    size = max(size, span / 1e6, 1e-9)      # at most a million cells a side: keys fit int64
+    ga = _grid_cells(np.where(fin_a[:, None], a, 0.0), off, size, ox, oy)
+    gb = _grid_cells(np.where(fin_b[:, None], b, 0.0), off, size, ox, oy)
+    for g, fin in ((ga, fin_a), (gb, fin_b)):      # non-finite: an empty cell range
+        g[2][~fin] = g[0][~fin] - 1
     ncol = int(max(ga[2].max(initial=0), gb[2].max(initial=0))) + 2
     big_a = (ga[2] - ga[0] + 1) * (ga[3] - ga[1] + 1) > _MAX_CELLS_PER_BOX
     big_b = (gb[2] - gb[0] + 1) * (gb[3] - gb[1] + 1) > _MAX_CELLS_PER_BOX
