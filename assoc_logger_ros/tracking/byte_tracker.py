@@ -47,7 +47,7 @@ UNCONFIRMED_MATCH_THRESH = 0.7  # stage 3 cost limit (reference literal)
 NEW_TRACK_MARGIN = 0.1          # new tracks need track_thresh + this (reference literal)
 DUPLICATE_IOU_DIST = 0.15       # tracked/lost pairs closer than this are duplicates
 _STAMP_TOLERANCE_NS = 1000      # stamps are rounded to ns; never let that decide the buffer
-SPARSE_MIN_PAIRS = 8192         # from this many track x detection pairs on, associate sparsely
+SPARSE_MIN_PAIRS = 1 << 17       # from this many track x detection pairs on, associate sparsely
 
 # plain ints: IntEnum attribute access is slow in the per-track loops
 _NEW, _TRACKED, _LOST, _REMOVED = (int(TrackState.NEW), int(TrackState.TRACKED),
