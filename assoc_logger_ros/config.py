@@ -171,6 +171,11 @@ class TrackerConfig(_Validated):
         env='SEG_ENABLE')
     diag: bool = _param(
         True, 'Estimate ID switches without ground truth (est_id_switches).', env='DIAG')
+    max_detections: int = _param(
+        1000, 'Most detections tracked per frame; beyond it the highest-scoring are kept and '
+        'the rest are counted (max_detections_dropped in /diagnostics) with a throttled '
+        'warning. Bounds the time and memory of one frame (and of its sample).',
+        lo=1, hi=1_000_000)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 import datetime
 import os
+import time
 from typing import Any
 import uuid
 
 from assoc_logger_ros.config import RecorderConfig, Settings
 from assoc_logger_ros.frame import Frame
 from assoc_logger_ros.recording.process_writer import ProcessWriter
-from assoc_logger_ros.recording.writer import SampleWriter
+from assoc_logger_ros.recording.writer import RecorderError, SampleWriter
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
 
@@ -56,11 +57,16 @@ class Pipeline:
         warn: where warnings go (the node passes its logger's ``warning``).
         source: free-form description stored in the sample metadata (``ros``, ``replay``...).
         extra_metadata: more keys for every sample's ``metadata`` JSON.
+        logging_optional: when the log directory cannot be used (full disk, not writable,
+            locked by another writer) track without logging, warn once and say why in
+            :attr:`logging_off_reason` (the node: a robot must track); else raise
+            :class:`RecorderError` (offline tools, where samples are the point).
     """
 
     def __init__(self, settings: Settings, *, session_id: str | None = None,
                  warn: Warn | None = None, source: str = 'library',
-                 extra_metadata: dict[str, Any] | None = None) -> None:
+                 extra_metadata: dict[str, Any] | None = None,
+                 logging_optional: bool = False) -> None:
         self.settings = settings
         self._warn: Warn = warn or (lambda msg: None)
         self._base_session = session_id or settings.recorder.session_id or new_session_id()
@@ -73,11 +79,24 @@ class Pipeline:
         self.frames = 0
         self.resets = 0
         self.input_warnings = 0
+        self._drop_warned: dict[str, float] = {}
         self.writer: SampleWriter | ProcessWriter | None = None
+        self.logging_off_reason = ''
         log_dir = settings.recorder.log_dir
         if log_dir:
             cls = ProcessWriter if writer_kind(settings.recorder) == 'process' else SampleWriter
-            self.writer = cls(os.path.expanduser(log_dir), settings.recorder, warn=self._warn)
+            try:
+                self.writer = cls(os.path.expanduser(log_dir), settings.recorder,
+                                  warn=self._warn)
+            except (RecorderError, OSError) as err:
+                if not logging_optional:
+                    if isinstance(err, RecorderError):
+                        raise
+                    raise RecorderError(f'cannot log to {log_dir}: {err}') from err
+                self.logging_off_reason = (str(err) if isinstance(err, RecorderError)
+                                           else f'{type(err).__name__}: {err}')
+                self._warn(f'sample logging disabled, tracking continues without it: '
+                           f'{self.logging_off_reason}')
 
     def process(self, frame: Frame) -> AssociationSnapshot:
         """Track one frame and hand its sample to the writer (never blocks on disk)."""
@@ -90,10 +109,29 @@ class Pipeline:
         self._last_stamp_ns = frame.stamp_ns
         snap = self.tracker.update(frame)
         self.frames += 1
+        if self.tracker.last_input_drops:
+            self._warn_input_drops(frame)
         if (self.writer is not None and self.logging_enabled
                 and snap.num_tracks > 0 and snap.num_detections > 0):
             self.writer.submit(snap, self.session_id, self._metadata)
         return snap
+
+    def _warn_input_drops(self, frame: Frame) -> None:
+        """One warning per reason, then at most one per 10 s (counts are in :meth:`stats`)."""
+        last, total = self.tracker.last_input_drops, self.tracker.input_drops
+        now = time.monotonic()
+        for kind, n, text in (
+                ('max_detections', last.over_max_detections,
+                 f'kept the {self.settings.tracker.max_detections} highest-scoring detections '
+                 f'(max_detections), dropped {last.over_max_detections}; '
+                 f'{total.over_max_detections} dropped in {total.capped_frames} frame(s) so far'),
+                ('out_of_range', last.out_of_range,
+                 f'dropped {last.out_of_range} detection(s) with a coordinate beyond 1e6 px; '
+                 f'{total.out_of_range} so far')):
+            if n and now - self._drop_warned.get(kind, -1e9) >= 10.0:
+                self._drop_warned[kind] = now
+                self.input_warnings += 1
+                self._warn(f'frame {frame.frame_idx} (stamp {frame.stamp_ns}): {text}')
 
     def new_session(self, reason: str) -> None:
         """Reset the tracker and label what follows as a new session."""
@@ -112,8 +150,13 @@ class Pipeline:
         """Counters for diagnostics and closing summaries."""
         out: dict[str, Any] = {
             'frames': self.frames, 'session_id': self.session_id, 'resets': self.resets,
-            'input_warnings': self.input_warnings, 'logging_enabled': self.logging_enabled,
+            'input_warnings': self.input_warnings,
+            'logging_enabled': self.logging_enabled,
+            'logging_off_reason': self.logging_off_reason,
             'est_id_switches': self.tracker.est_id_switches,
+            'max_detections_dropped': self.tracker.input_drops.over_max_detections,
+            'max_detections_frames': self.tracker.input_drops.capped_frames,
+            'out_of_range_dropped': self.tracker.input_drops.out_of_range,
         }
         if self.writer is not None:
             out.update({f'writer_{k}': v for k, v in self.writer.stats().items()})

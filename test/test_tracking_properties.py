@@ -63,7 +63,7 @@ def test_random_frames_keep_invariants(seq, frame_mode, class_aware):
 def test_thousands_of_boxes():
     """Two frames with 3,000 overlapping boxes each are handled (and all stay consistent)."""
     rng = np.random.default_rng(0)
-    trk = ByteTracker(TrackerConfig(), MemoryConfig())
+    trk = ByteTracker(TrackerConfig(max_detections=5000), MemoryConfig())  # above the default
     for k in range(2):
         xy = rng.uniform(0, 1800, (3000, 2))
         boxes = np.c_[xy, xy + rng.uniform(5, 80, (3000, 2))]

@@ -23,7 +23,7 @@ Differences from the node, all deliberate:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
@@ -410,8 +410,8 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
 
     t_start = time.perf_counter()
     try:
-        for conn, log_ns, raw in reader.messages(connections=[
-                c for c in reader.connections if c.id in topic_of]):
+        for conn, log_ns, raw in _read_messages(reader, [
+                c for c in reader.connections if c.id in topic_of], bag_path, result):
             result.messages += 1
             # Frames released earlier are processed once bag time has moved past them, so a
             # ground-truth message stored at the same time as its detections is always seen.
@@ -462,6 +462,27 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
     progress.close(state['processed'])
     _finish(result, pipeline, joiner)
     return result
+
+
+def _read_messages(reader: Any, connections: list[Any], bag_path: Path, result: ReplayResult
+                   ) -> Iterator[tuple[Any, int, bytes]]:
+    """Yield the reader's messages; any read error becomes one :class:`ReplayError`.
+
+    A corrupted chunk (ZstdError), a truncated file, a bad record...: the message says where
+    it happened; the caller's ``finally`` still flushes the samples written so far.
+    """
+    it = iter(reader.messages(connections=connections))
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except Exception as err:  # noqa: BLE001 - rosbags, zstd, lz4, sqlite3, OSError...
+            raise ReplayError(
+                f'cannot read {bag_path} after {result.messages} message(s): '
+                f'{type(err).__name__}: {err} (samples written so far are kept and valid)'
+            ) from None
+        yield item
 
 
 def _build_frame(joined: Joined, arrays: tuple[Any, ...], settings: Settings,

@@ -47,8 +47,11 @@ class DirectoryLock:
                     f'{directory} is in use by another writer ({owner}); two writers never '
                     'share a directory: stop it or choose another log_dir') from None
             raise RecorderError(f'cannot lock {self.path}: {exc}') from exc
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f'pid {os.getpid()} ({purpose})\n'.encode())
+        try:  # the pid only names the owner in errors: a full disk must not cost the lock
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f'pid {os.getpid()} ({purpose})\n'.encode())
+        except OSError:
+            pass
 
     def _owner(self) -> str:
         try:

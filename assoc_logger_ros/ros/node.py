@@ -46,6 +46,7 @@ from assoc_logger_ros.messages import convert as conv
 from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed, Joined, StampJoiner
 from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording.writer import RecorderError
+from assoc_logger_ros.ros import health
 from assoc_logger_ros.ros.qos import diagnostics_qos, input_qos, output_qos
 
 NODE_NAME = 'assoc_tracker'
@@ -114,11 +115,13 @@ class TrackerNode(Node):
         self._diag_prev: dict[str, int] = {}
         self._closed = False
         self._offset_ns: int | None = None
+        self._inputs: list[tuple[str, Subscription]] = []  # a failed start tears down cleanly
         super().__init__(NODE_NAME, **kwargs)
 
         self.settings = self._declare_parameters()
         node_cfg = self.settings.node
         self._throttle = WarnThrottle(node_cfg.warn_throttle_s)
+        self.health = health.NodeHealth(1.0 / self.settings.tracker.frame_rate, self.warn)
         self.descriptor = make_descriptor(node_cfg.embedding_source,
                                           node_cfg.embedding_plugin)
         sides = (('mask',) if self.settings.tracker.seg_enable else ()) + (
@@ -130,7 +133,7 @@ class TrackerNode(Node):
         self._factory = conv.TrackMessageFactory(Detection2DArray, Detection2D)
         self.pipeline = Pipeline(
             self.settings, warn=self._pipeline_warning, source='ros',
-            extra_metadata={'node': self.get_fully_qualified_name()})
+            extra_metadata={'node': self.get_fully_qualified_name()}, logging_optional=True)
         self.get_logger().info(
             f'session {self.pipeline.session_id}; logging to '
             f'{self.settings.recorder.log_dir or "(disabled)"}; joining {sides or "nothing"}')
@@ -141,9 +144,9 @@ class TrackerNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                diagnostics_qos())
         # Callbacks take (msg, MessageInfo): "now" for the joiner is each message's receive time.
-        self._inputs: list[tuple[str, Subscription]] = [(DETECTIONS, self.create_subscription(
-            Detection2DArray, node_cfg.detections_topic, self._on_detections, qos_in,
-            raw=node_cfg.fast_cdr))]
+        self._inputs.append((DETECTIONS, health.subscribe_counting_losses(
+            self, self.health, Detection2DArray, node_cfg.detections_topic, self._on_detections,
+            qos_in, raw=node_cfg.fast_cdr)))
         if 'mask' in sides:
             self._inputs.append(('mask', self.create_subscription(
                 Image, node_cfg.masks_topic, lambda m, i: self._on_input('mask', m, i),
@@ -216,6 +219,8 @@ class TrackerNode(Node):
         if 'new session' in text:  # stamp jump: once per event, never throttled
             self.recent_warnings.append(f'session: {text}')
             self.get_logger().warning(text)
+        elif 'max_detections' in text:
+            self.warn('max_detections', text)
         elif text.startswith('frame '):
             self.warn('input', text)
         else:
@@ -231,6 +236,7 @@ class TrackerNode(Node):
     def _on_input(self, kind: str, msg: Any, info: MessageInfo | None) -> None:
         """Any input callback: this message plus everything else already received, in order."""
         t0 = time.perf_counter()
+        done = self.frames_processed
         try:
             offset = self._clock_offset_ns()
             items = [self._item(kind, msg, info, offset)]
@@ -238,7 +244,9 @@ class TrackerNode(Node):
             for joined in self._feed(items):
                 self._process(joined)
         finally:
-            self._latencies.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            self._latencies.append(elapsed)
+            self.health.callback_done(elapsed, self.frames_processed - done)
 
     def _on_join_timer(self) -> None:
         """Expire waiting detection arrays, after feeding what arrived before their deadline."""
@@ -305,7 +313,10 @@ class TrackerNode(Node):
                                        'detection array')
                 if msg is None:
                     return None
-        return arrival, kind, self._stamp_of(msg), msg
+        stamp = self._stamp_of(msg)
+        if kind == DETECTIONS:
+            self.health.detection_stamp(stamp)
+        return arrival, kind, stamp, msg
 
     def _decode_raw(self, raw: bytes, what: str = 'detection array'
                     ) -> conv.CdrDetections | Detection2DArray | None:
@@ -353,6 +364,8 @@ class TrackerNode(Node):
                              else conv.detection_arrays(msg)[0])
                 frame = conv.label_frame(frame, det_boxes, *conv.gt_labels(gt))
             assert self.pipeline is not None
+            if health.has_non_finite(frame):    # survived, but a bad message all the same
+                self.bad_messages += 1
             snap = self.pipeline.process(frame)
         except Exception as err:  # noqa: BLE001 - one bad message must not stop the node
             self.bad_messages += 1
@@ -394,7 +407,13 @@ class TrackerNode(Node):
             'resets': stats.get('resets', 0),
             'logging_enabled': stats.get('logging_enabled', False),
             'free_disk_mb': self._free_disk_mb(),
+            'logging_off_reason': stats.get('logging_off_reason', ''),
+            'max_detections_dropped': stats.get('max_detections_dropped', 0),
+            'max_detections_frames': stats.get('max_detections_frames', 0),
+            'out_of_range_dropped': stats.get('out_of_range_dropped', 0),
         }
+        self.health.skipped(self.frames_in, self.frames_processed, join['waiting'])
+        values.update(self.health.values())
         dropped = sum(int(stats.get(f'writer_{k}', 0) or 0) for k in (
             'dropped_queue_full', 'dropped_closed', 'dropped_disk', 'invalid', 'failed'))
         values.update({
@@ -424,13 +443,16 @@ class TrackerNode(Node):
     def _publish_diagnostics(self) -> None:
         values = self.diagnostic_values()
         level, problems = DiagnosticStatus.OK, []
-        for key in ('samples_dropped', 'mask_join_misses', 'image_join_misses', 'bad_messages'):
+        for key in ('samples_dropped', 'mask_join_misses', 'image_join_misses', 'bad_messages',
+                    *health.WARN_ON_INCREASE):
             if values.get(key, 0) > self._diag_prev.get(key, 0):
                 problems.append(key.replace('_', ' '))
             self._diag_prev[key] = values.get(key, 0)
         low = self.settings.recorder.log_min_free_mb
         if self.settings.recorder.log_dir and 0 <= values['free_disk_mb'] < low:
             problems.append('disk almost full')
+        if values['logging_off_reason']:
+            problems.append(f'logging off: {values["logging_off_reason"]}')
         if problems:
             level = DiagnosticStatus.WARN
         if values['writer_stopped_reason'] or values['writer_last_error']:
@@ -454,12 +476,13 @@ class TrackerNode(Node):
             return
         self._closed = True
         released: list[Joined] = []
-        if self.context.ok():  # messages already received are still tracked and logged
+        joiner = getattr(self, 'joiner', None)   # None: the start failed before it existed
+        if joiner is not None and self.context.ok():  # received messages are still tracked
             try:
                 released = self._feed(self._take_received(self._clock_offset_ns()))
             except RCLError:
                 pass
-        for joined in released + self.joiner.flush():
+        for joined in released + (joiner.flush() if joiner is not None else []):
             self._process(joined, publish=publish)
         if self.pipeline is not None:
             self.pipeline.close()

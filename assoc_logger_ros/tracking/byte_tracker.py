@@ -30,9 +30,15 @@ from assoc_logger_ros.frame import Frame
 from assoc_logger_ros.tracking import kalman
 from assoc_logger_ros.tracking.diagnostics import SwitchEstimator
 from assoc_logger_ros.tracking.features import det_features, track_features
+from assoc_logger_ros.tracking.limits import (
+    InputDrops,
+    coords_in_range,  # noqa: F401 - re-exported
+    keep_top_scores,
+)
 from assoc_logger_ros.tracking.matching import assign, fuse_score, iou_distance
 from assoc_logger_ros.tracking.memory import AppearanceMemory, fuse_appearance
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot, MatchStage, TrackState
+from assoc_logger_ros.tracking.sparse import PairCosts, assign_sparse, overlap_pairs
 from assoc_logger_ros.tracking.track import TrackInfo, TrackTable
 from assoc_logger_ros.tracking.visibility import visibility_from_boxes, visibility_from_mask
 
@@ -40,8 +46,8 @@ LOW_MATCH_THRESH = 0.5          # stage 2 IoU-distance limit (reference literal)
 UNCONFIRMED_MATCH_THRESH = 0.7  # stage 3 cost limit (reference literal)
 NEW_TRACK_MARGIN = 0.1          # new tracks need track_thresh + this (reference literal)
 DUPLICATE_IOU_DIST = 0.15       # tracked/lost pairs closer than this are duplicates
-MAX_COORD_PX = 1e6              # larger box coordinates are not pixels: ignored
 _STAMP_TOLERANCE_NS = 1000      # stamps are rounded to ns; never let that decide the buffer
+SPARSE_MIN_PAIRS = 1 << 17       # from this many track x detection pairs on, associate sparsely
 
 # plain ints: IntEnum attribute access is slow in the per-track loops
 _NEW, _TRACKED, _LOST, _REMOVED = (int(TrackState.NEW), int(TrackState.TRACKED),
@@ -78,6 +84,8 @@ class ByteTracker:
         self.diagnostics = SwitchEstimator()
         self.mask_warnings = 0
         self.last_mask_error = ''
+        self.input_drops = InputDrops()       # since construction (reset keeps counting)
+        self.last_input_drops = InputDrops()  # the latest update only
         self.reset()
 
     # -- life cycle ------------------------------------------------------------------------
@@ -124,14 +132,22 @@ class ByteTracker:
         # detections that reach the tracker (reference floor: score strictly above it);
         # absurd coordinates would overflow the squared Kalman noise, so they never enter
         keep = frame.scores > cfg.confidence_threshold
-        if len(frame):
-            mag = np.abs(frame.boxes)
-            if not mag.max() <= MAX_COORD_PX:       # rare: test row by row (NaN rows drop)
-                keep &= mag.max(axis=1) <= MAX_COORD_PX
+        drops = InputDrops()
+        in_range = coords_in_range(frame.boxes)
+        if in_range is not None:                    # rare: counted, never tracked
+            drops.out_of_range = int(in_range.size - np.count_nonzero(in_range))
+            keep &= in_range
         if cfg.min_box_area > 0.0:
             b = frame.boxes
             keep &= (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) >= cfg.min_box_area
         rows = _nz(keep)
+        if rows.size > cfg.max_detections:          # bounded work: the best-scoring ones
+            drops.over_max_detections = rows.size - cfg.max_detections
+            drops.capped_frames = 1
+            rows = keep_top_scores(rows, frame.scores, cfg.max_detections)
+        self.last_input_drops = drops
+        if drops:
+            self.input_drops.add(drops)
         boxes = frame.boxes[rows]
         scores = frame.scores[rows]
         classes = frame.class_ids[rows]
@@ -180,39 +196,57 @@ class ByteTracker:
         pred_mean = tab.mean[slots]
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
 
-        cost_all = _filled((n_trk, n_det), 1.0, np.float32)
-        mask_all = np.zeros((n_trk, n_det), np.float32)
         stage = np.zeros(n_det, np.int8)
         det_track = _filled(n_det, -1, np.int64)      # row in `slots` per detection
-        iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
+        use_app = bool(emb is not None and self.memory_cfg.appear_memory_enable and n_pool
+                       and high.size)
+        if not use_app and n_trk * n_det >= SPARSE_MIN_PAIRS:
+            # crowd: only overlapping pairs can match in any stage (every limit is <= 1)
+            sp = _SparseStages(overlap_pairs(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset),
+                               n_trk, n_det, trk_cls, classes, scores, self._gate_classes,
+                               stage, det_track)
+            pairs1, free_pool, free_high = sp.stage(
+                np.arange(n_pool), high, True, cfg.match_thresh, MatchStage.HIGH)
+            r_tracked = free_pool[~lost_mask[free_pool]]
+            _, free_r, _ = sp.stage(r_tracked, low, False, LOW_MATCH_THRESH, MatchStage.LOW)
+            newly_lost = slots[r_tracked[free_r]]
+            rest = high[free_high]
+            _, free_unc, free_rest = sp.stage(np.arange(n_pool, n_trk), rest, True,
+                                              UNCONFIRMED_MATCH_THRESH, MatchStage.UNCONFIRMED)
+            cost_all = mask_all = sp.costs
+        else:
+            cost_all = _filled((n_trk, n_det), 1.0, np.float32)
+            mask_all = np.zeros((n_trk, n_det), np.float32)
+            iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
 
-        # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
-        cost1 = fuse_score(iou_cost[:n_pool][:, high], scores[high])
-        same1 = self._same_class(trk_cls[:n_pool], classes[high])
-        if emb is not None and self.memory_cfg.appear_memory_enable and n_pool and high.size:
-            app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
-                                       det_visibility=vis[high])
-            cost1 = fuse_appearance(cost1, app, lost_mask, self.memory_cfg,
-                                    reid_allowed=same1)
-        pairs1, free_pool, free_high = self._stage(
-            cost1, same1, cfg.match_thresh, np.arange(n_pool), high, MatchStage.HIGH,
-            cost_all, mask_all, stage, det_track, slice(0, n_pool))
+            # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
+            cost1 = fuse_score(iou_cost[:n_pool][:, high], scores[high])
+            same1 = self._same_class(trk_cls[:n_pool], classes[high])
+            if use_app:
+                app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
+                                           det_visibility=vis[high])
+                cost1 = fuse_appearance(cost1, app, lost_mask, self.memory_cfg,
+                                        reid_allowed=same1)
+            pairs1, free_pool, free_high = self._stage(
+                cost1, same1, cfg.match_thresh, np.arange(n_pool), high, MatchStage.HIGH,
+                cost_all, mask_all, stage, det_track, slice(0, n_pool))
 
-        # step 2: remaining tracked vs low-score dets, plain IoU at 0.5
-        r_tracked = free_pool[~lost_mask[free_pool]]
-        same2 = self._same_class(trk_cls[r_tracked], classes[low])
-        _, free_r, _ = self._stage(
-            iou_cost[r_tracked][:, low], same2, LOW_MATCH_THRESH, r_tracked, low,
-            MatchStage.LOW, cost_all, mask_all, stage, det_track)
-        newly_lost = slots[r_tracked[free_r]]
+            # step 2: remaining tracked vs low-score dets, plain IoU at 0.5
+            r_tracked = free_pool[~lost_mask[free_pool]]
+            same2 = self._same_class(trk_cls[r_tracked], classes[low])
+            _, free_r, _ = self._stage(
+                iou_cost[r_tracked][:, low], same2, LOW_MATCH_THRESH, r_tracked, low,
+                MatchStage.LOW, cost_all, mask_all, stage, det_track)
+            newly_lost = slots[r_tracked[free_r]]
 
-        # step 3: unconfirmed vs remaining high dets, IoU fused with score at 0.7
-        rest = high[free_high]
-        same3 = self._same_class(trk_cls[n_pool:], classes[rest])
-        _, free_unc, free_rest = self._stage(
-            fuse_score(iou_cost[n_pool:][:, rest], scores[rest]), same3,
-            UNCONFIRMED_MATCH_THRESH, np.arange(n_pool, n_trk), rest, MatchStage.UNCONFIRMED,
-            cost_all, mask_all, stage, det_track, slice(n_pool, n_trk))
+            # step 3: unconfirmed vs remaining high dets, IoU fused with score at 0.7
+            rest = high[free_high]
+            same3 = self._same_class(trk_cls[n_pool:], classes[rest])
+            _, free_unc, free_rest = self._stage(
+                fuse_score(iou_cost[n_pool:][:, rest], scores[rest]), same3,
+                UNCONFIRMED_MATCH_THRESH, np.arange(n_pool, n_trk), rest,
+                MatchStage.UNCONFIRMED, cost_all, mask_all, stage, det_track,
+                slice(n_pool, n_trk))
 
         # step 4: new tracks from confident leftovers
         cand = rest[free_rest]
@@ -404,9 +438,15 @@ class ByteTracker:
         if tracked.size == 0 or lost.size == 0:
             return None, lost, _EMPTY
         tab = self._table
-        dist = iou_distance(tracked_boxes, kalman.xyah_to_xyxy(tab.mean[lost]),
-                            pixel_offset=self.cfg.iou_pixel_offset)
-        p, q = (dist < DUPLICATE_IOU_DIST).nonzero()
+        lost_boxes = kalman.xyah_to_xyxy(tab.mean[lost])
+        if tracked.size * lost.size >= SPARSE_MIN_PAIRS:  # only overlapping pairs can be close
+            p, q, d = overlap_pairs(tracked_boxes, lost_boxes,
+                                    pixel_offset=self.cfg.iou_pixel_offset)
+            close = d < DUPLICATE_IOU_DIST
+            p, q = p[close], q[close]
+        else:
+            dist = iou_distance(tracked_boxes, lost_boxes, pixel_offset=self.cfg.iou_pixel_offset)
+            p, q = (dist < DUPLICATE_IOU_DIST).nonzero()
         if p.size == 0:
             return None, lost, _EMPTY
         age = tab.frame_id - tab.start_frame
@@ -454,3 +494,48 @@ class ByteTracker:
             self.memory.update(ids, emb[dets], valid[dets], vis[dets], scores[dets], boxes[dets])
         self.memory.step()
         return count
+
+
+class _SparseStages:
+    """The three association stages on overlapping pairs only (crowds).
+
+    ``overlaps`` = ``(rows, cols, 1 - IoU)`` of the overlapping (slot row, detection) pairs;
+    every other pair has cost 1.0 in every stage and is never eligible. Each stage selects its
+    rows and columns, fuses scores and gates classes per pair with the dense path's arithmetic,
+    records the pairs in :attr:`costs` (the snapshot's matrices, built when read) and assigns
+    with :func:`~assoc_logger_ros.tracking.sparse.assign_sparse`.
+    """
+
+    def __init__(self, overlaps: tuple[_I64, NDArray[np.int64], NDArray[np.float64]],
+                 n_trk: int, n_det: int, trk_cls: _I64, det_cls: _I64,
+                 scores: NDArray[np.float64], gate: bool, stage: NDArray[np.int8],
+                 det_track: _I64) -> None:
+        self.pi, self.pj, self.dist = overlaps
+        self.n_trk, self.n_det = n_trk, n_det
+        self.trk_cls, self.det_cls, self.scores, self.gate = trk_cls, det_cls, scores, gate
+        self.stage_of, self.det_track = stage, det_track
+        self.costs = PairCosts(n_trk, n_det)
+
+    def stage(self, trk_rows: _I64, det_cols: _I64, fuse: bool, thresh: float,
+              stage_id: MatchStage) -> tuple[_I64, _I64, _I64]:
+        """One stage on ``trk_rows`` x ``det_cols``; returns local indices like ``assign``."""
+        rpos = _filled(self.n_trk, -1, np.int64)
+        rpos[trk_rows] = np.arange(trk_rows.size)
+        cpos = _filled(self.n_det, -1, np.int64)
+        cpos[det_cols] = np.arange(det_cols.size)
+        lr, lc = rpos[self.pi], cpos[self.pj]
+        e = (lr >= 0) & (lc >= 0)
+        lr, lc, cost = lr[e], lc[e], self.dist[e]
+        tr, dc = trk_rows[lr], det_cols[lc]
+        if fuse:        # fuse_score, pair by pair
+            cost = 1.0 - (1.0 - cost) * self.scores[dc]
+        gated = (np.where(self.trk_cls[tr] == self.det_cls[dc], cost, np.inf) if self.gate
+                 else cost)
+        self.costs.add(tr, dc, cost, gated < thresh)
+        pairs, free_t, free_d = assign_sparse(lr, lc, gated, trk_rows.size, det_cols.size,
+                                              thresh)
+        if pairs.size:
+            d = det_cols[pairs[:, 1]]
+            self.stage_of[d] = stage_id
+            self.det_track[d] = trk_rows[pairs[:, 0]]
+        return pairs, free_t, free_d

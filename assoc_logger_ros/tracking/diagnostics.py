@@ -93,10 +93,45 @@ def _centres(b: NDArray[np.float64]) -> NDArray[np.float64]:
     return c
 
 
+def _close_pairs(c: NDArray[np.float64], limit2: float
+                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Pairs i < j (row-major) of centres with squared distance below ``limit2``.
+
+    Same pairs and the same float distances as the dense ``subtract.outer`` test; a k-d tree
+    proposes them (a superset), the exact test decides. NaN centres are never close.
+    """
+    from scipy.spatial import cKDTree
+
+    empty = np.empty(0, np.int64)
+    if not limit2 > 0.0:
+        return empty, empty.copy(), np.empty(0)
+    ok = np.flatnonzero(np.isfinite(c).all(axis=1))
+    if ok.size < 2:
+        return empty, empty.copy(), np.empty(0)
+    radius = float(np.sqrt(limit2)) * (1.0 + 1e-9) + 1e-9
+    pairs = cKDTree(c[ok]).query_pairs(radius, output_type='ndarray')
+    if not len(pairs):
+        return empty, empty.copy(), np.empty(0)
+    a, b = ok[pairs[:, 0]], ok[pairs[:, 1]]
+    pi, pj = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((pj, pi))
+    pi, pj = pi[order], pj[order]
+    dx = c[pi, 0] - c[pj, 0]
+    dy = c[pi, 1] - c[pj, 1]
+    d2 = dx * dx
+    d2 += dy * dy
+    keep = d2 < limit2
+    return pi[keep], pj[keep], d2[keep]
+
+
 def _norm2(v: NDArray[np.float64]) -> NDArray[np.float64]:
     """Euclidean norm over the last axis of length 2 (same float result as np.linalg.norm)."""
     x, y = v[..., 0], v[..., 1]
     return np.sqrt(x * x + y * y)
+
+
+_PAIR_TREE_MIN = 512     # from this many tracks on, close pairs come from a k-d tree
+_REAPPEAR_SPARSE_MIN = 1 << 18   # new x lost pairs from which reappearance goes sparse
 
 
 class SwitchEstimator:
@@ -346,18 +381,23 @@ class SwitchEstimator:
         np.maximum(h, 1.0, out=h)
         # pairs i < j closer than the larger box height: squared distances of all pairs against
         # the tallest box (a superset, with margin), then the exact test on those pairs only
-        dx = np.subtract.outer(c[:, 0], c[:, 0])
-        dy = np.subtract.outer(c[:, 1], c[:, 1])
-        d2 = dx * dx
-        d2 += dy * dy
         tallest = float(np.fmax.reduce(h))               # NaN boxes (never near) ignored
-        cand = d2 < (1.01 * p.swap_near * tallest) ** 2
-        cand &= self._upper(h.size)
-        pi, pj = cand.nonzero()                          # row-major, i < j
+        limit2 = (1.01 * p.swap_near * tallest) ** 2
+        if h.size >= _PAIR_TREE_MIN:     # crowds: a k-d tree, never the (n, n) matrices
+            pi, pj, d2p = _close_pairs(c, limit2)
+        else:
+            dx = np.subtract.outer(c[:, 0], c[:, 0])
+            dy = np.subtract.outer(c[:, 1], c[:, 1])
+            d2 = dx * dx
+            d2 += dy * dy
+            cand = d2 < limit2
+            cand &= self._upper(h.size)
+            pi, pj = cand.nonzero()                      # row-major, i < j
+            d2p = d2[pi, pj]
         if pi.size == 0:
             return
         hi, hj = h[pi], h[pj]
-        near = np.sqrt(d2[pi, pj]) < p.swap_near * np.maximum(hi, hj)   # |c_i - c_j|
+        near = np.sqrt(d2p) < p.swap_near * np.maximum(hi, hj)   # |c_i - c_j|
         if not near.any():
             return
         pi, pj = pi[near], pj[near]
@@ -430,8 +470,12 @@ class SwitchEstimator:
             np.minimum(gap, p.reappear_max_extrap_s)[:, None]
         nc = _centres(nbox)
         nh = np.maximum(nbox[:, 3] - nbox[:, 1], 1.0)
-        res = _norm2(nc[:, None, :] - cc[None, :, :]) / ch[None, :]
         tol = p.reappear_pos + p.reappear_pos_per_s * gap
+        geometric = nemb is None or emb_width != nemb.shape[1]
+        if geometric and nc.shape[0] * cand.size >= _REAPPEAR_SPARSE_MIN:
+            self._reappear_sparse(nids, nc, nh, cand, cc, ch, tol, counts, suspects, pairs)
+            return
+        res = _norm2(nc[:, None, :] - cc[None, :, :]) / ch[None, :]
         ratio = nh[:, None] / ch[None, :]
         ok = (res < tol[None, :]) & (ratio < p.size_ratio) & (ratio > 1.0 / p.size_ratio)
         if nemb is not None and emb_width == nemb.shape[1]:
@@ -456,6 +500,57 @@ class SwitchEstimator:
             counts['reappear'] += 1
             suspects.extend((old, new))
             pairs.append((new, old))
+
+    def _reappear_sparse(self, nids, nc, nh, cand, cc, ch, tol, counts, suspects,
+                         pairs) -> None:
+        """:meth:`_reappear` without embeddings for many tracks: only pairs within reach.
+
+        A k-d tree on the new centres proposes, per lost candidate, the new tracks within its
+        reach (``tol * height``, a superset); the exact dense tests then decide, and the greedy
+        claim runs in the same order with the same ties (rows by best score, then index;
+        within a row the best untaken candidate, lowest index first).
+        """
+        from scipy.spatial import cKDTree
+
+        p = self.p
+        fin = np.flatnonzero(np.isfinite(nc).all(axis=1))
+        reach = tol * ch * (1.0 + 1e-9) + 1e-9
+        okc = np.isfinite(reach) & np.isfinite(cc).all(axis=1)
+        if fin.size == 0 or not okc.any():
+            return
+        tree = cKDTree(nc[fin])
+        cj = np.flatnonzero(okc)
+        hits = tree.query_ball_point(cc[cj], reach[cj])
+        lens = np.fromiter((len(h) for h in hits), np.int64, cj.size)
+        if lens.sum() == 0:
+            return
+        j = np.repeat(cj, lens)
+        k = fin[np.concatenate([np.asarray(h, np.int64) for h in hits if len(h)])]
+        res = _norm2(nc[k] - cc[j]) / ch[j]
+        ratio = nh[k] / ch[j]
+        ok = (res < tol[j]) & (ratio < p.size_ratio) & (ratio > 1.0 / p.size_ratio)
+        k, j, score = k[ok], j[ok], res[ok]
+        if k.size == 0:
+            return
+        order = np.lexsort((j, score, k))            # per row: best first, lowest index on ties
+        k, j, score = k[order], j[order], score[order]
+        first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        ends = np.r_[first[1:], k.size]
+        row_order = np.lexsort((k[first], score[first]))    # rows by best score, then index
+        id_of = self._id_of_rows()
+        taken = np.zeros(cand.size, bool)
+        for r in row_order.tolist():
+            for e in range(first[r], ends[r]):
+                jj = int(j[e])
+                if taken[jj]:
+                    continue
+                taken[jj] = True
+                self._claimed[cand[jj]] = True
+                old, new = int(id_of[cand[jj]]), int(nids[k[e]])
+                counts['reappear'] += 1
+                suspects.extend((old, new))
+                pairs.append((new, old))
+                break
 
     # -- state -------------------------------------------------------------------------------
     def _id_of_rows(self) -> NDArray[np.int64]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import enum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,35 @@ TRACK_FEATURE_COLUMNS = (
     'confidence', 'visibility')
 DET_FEATURE_COLUMNS = (
     'x1/W', 'y1/H', 'x2/W', 'y2/H', 'confidence', 'visibility', 'reserved0', 'reserved1')
+
+
+class _DenseOnDemand:
+    """Dataclass field holding an array, or an object built into one when first read.
+
+    The tracker passes a :class:`~assoc_logger_ros.tracking.sparse.PairCosts` for
+    ``cost_matrix``/``mask_matrix``: a crowd's (T, D) matrices are built by whoever reads them
+    (the sample writer, off the hot path), not by every update. The class access raises
+    AttributeError so that the dataclass sees a field without a default.
+    """
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._key = ''
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = f'_{name}_value'
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self._key)
+        value = obj.__dict__[self._key]
+        if not isinstance(value, np.ndarray) and hasattr(value, self._method):
+            value = getattr(value, self._method)()
+            obj.__dict__[self._key] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._key] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,8 +123,8 @@ class AssociationSnapshot:
     det_features: NDArray[np.float32]
     det_embeddings: NDArray[np.float32]
     det_gt_ids: NDArray[np.int64] | None
-    cost_matrix: NDArray[np.float32]
-    mask_matrix: NDArray[np.float32]
+    cost_matrix: NDArray[np.float32] = _DenseOnDemand('dense_cost')  # type: ignore[assignment]
+    mask_matrix: NDArray[np.float32] = _DenseOnDemand('dense_mask')  # type: ignore[assignment]
     match_stage: NDArray[np.int8]
     assigned_track_ids: NDArray[np.int64]
     new_track_ids: NDArray[np.int64]

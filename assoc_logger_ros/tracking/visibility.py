@@ -17,12 +17,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from assoc_logger_ros.tracking.sparse import overlap_pairs
+
 #: Fraction of its box a fully visible object's mask covers at least (a standing person
 #: covers 50-65 %); an instance covering this much with no one else in the box is fully visible.
 MASK_FILL_REF = 0.5
 
 _CHUNK = 1024
 _SWEEP_MIN = 96     # from this many boxes on, the sweep beats all pairs at once (cache misses)
+_GRID_MIN = 1024    # from this many on, the overlap grid beats the sweep
 
 
 def validate_mask(mask: object, width: int, height: int) -> NDArray[np.integer]:
@@ -130,7 +133,9 @@ def visibility_from_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
     if n < _SWEEP_MIN:
         return _visibility_small(b, area)
     x1, y1, x2, y2 = b.T
-    i, j = _x_overlap_candidates(x1, x2)
+    # pairs that overlap at all, from a grid on the boxes: about linear in crowds (the sweep
+    # over left edges alone grows with the square when thousands of boxes share columns)
+    i, j, _ = overlap_pairs(b, b) if n >= _GRID_MIN else (*_x_overlap_candidates(x1, x2), None)
     iw = np.minimum(x2[i], x2[j]) - np.maximum(x1[i], x1[j])
     ih = np.minimum(y2[i], y2[j]) - np.maximum(y1[i], y1[j])
     hit = (iw > 0) & (ih > 0) & (y2[j] > y2[i])          # overlapping occluder in front
