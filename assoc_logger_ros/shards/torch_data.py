@@ -1,8 +1,8 @@
 """``torch.utils.data.IterableDataset`` over shards; torch is imported only when it is used.
 
 torch is a training-only dependency: importing this module does not need it. The dataset asks
-DataLoader for its worker number and ``torch.distributed`` (when initialised) for rank and
-world size, then streams through :func:`~assoc_logger_ros.shards.stream.iter_samples`.
+DataLoader for its worker number and ``torch.distributed`` (when initialised at construction:
+create the dataset after ``init_process_group``) for rank and world size, then streams through :func:`~assoc_logger_ros.shards.stream.iter_samples`.
 Samples have per-frame shapes, so use ``batch_size=None`` or ``collate_fn=collate_list``.
 """
 
@@ -35,6 +35,11 @@ def _dataset_class() -> Any:
                      world_size: int | None = None, **options: Any) -> None:
             super().__init__()
             self.shards = shards
+            dist = torch.distributed
+            if (rank is None or world_size is None) and dist.is_available() \
+                    and dist.is_initialized():
+                # read here: DataLoader worker processes have no process group of their own
+                rank, world_size = dist.get_rank(), dist.get_world_size()
             self.rank = rank
             self.world_size = world_size
             self.options = options
@@ -57,8 +62,17 @@ def _dataset_class() -> Any:
             return iter_samples(self.shards, rank=rank, world_size=world, worker=worker,
                                 num_workers=workers, epoch=self.epoch, **self.options)
 
+    ShardIterableDataset.__module__ = __name__
+    ShardIterableDataset.__qualname__ = 'ShardIterableDataset'
     _CLASS = ShardIterableDataset
     return _CLASS
+
+
+def __getattr__(name: str) -> Any:
+    """``ShardIterableDataset`` is made on first use (so that pickling to workers finds it)."""
+    if name == 'ShardIterableDataset':
+        return _dataset_class()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def shard_dataset(shards: str | os.PathLike[str] | list[Any], *, rank: int | None = None,
