@@ -2,7 +2,8 @@
 
 torch is a training-only dependency: importing this module does not need it. The dataset asks
 DataLoader for its worker number and ``torch.distributed`` (when initialised at construction:
-create the dataset after ``init_process_group``) for rank and world size, then streams through :func:`~assoc_logger_ros.shards.stream.iter_samples`.
+create the dataset after ``init_process_group``) for rank and world size, then streams through
+:func:`~assoc_logger_ros.shards.stream.iter_samples`.
 Samples have per-frame shapes, so use ``batch_size=None`` or ``collate_fn=collate_list``.
 """
 
