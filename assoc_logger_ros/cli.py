@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     'pack': 'pack',
     'unpack': 'unpack',
     'index': 'index',
+    'select': 'select',
 }
 
 

@@ -1,7 +1,8 @@
 """The Parquet index of a shard directory: one row per sample, partitioned by session.
 
 Columns: every manifest field (the union over the records), plus ``shard``, ``key``,
-``offset`` and ``size`` (where the npz member lies), so an engine that selects rows (DuckDB,
+``offset`` and ``size`` (where the npz member lies), ``json_offset`` and ``json_size`` (its
+manifest line), so an engine that selects rows (DuckDB,
 Polars, Spark, Ray Data) can also fetch the samples. Partitions are hive folders
 ``index/session_key=<slug>-<crc32>/``; the exact session id stays in the ``session`` column.
 ``index/_source.json`` lists the shards (names and sizes) the index was built from, so a
@@ -67,6 +68,9 @@ def table_of(source: ShardSource) -> Any:
     cols['key'] = pa.array(source.keys, pa.string())
     cols['offset'] = pa.array([x[1] for x in loc], pa.int64())
     cols['size'] = pa.array([x[2] for x in loc], pa.int64())
+    jloc = [source.json_location(r) for r in recs]
+    cols['json_offset'] = pa.array([x[0] for x in jloc], pa.int64())
+    cols['json_size'] = pa.array([x[1] for x in jloc], pa.int64())
     cols[PARTITION] = pa.array([session_key(str(r.get('session', ''))) for r in recs],
                                pa.string())
     return pa.table(cols)

@@ -169,6 +169,10 @@ class ShardSource:
         """The WebDataset key of a record."""
         return self.keys[self._pos[id(rec)]]
 
+    def json_location(self, rec: dict[str, Any]) -> tuple[int, int]:
+        """(byte offset, size) of a record's ``.json`` member in its shard."""
+        return self._json[self._pos[id(rec)]]
+
     def record_line(self, rec: dict[str, Any]) -> bytes:
         """The record's manifest line exactly as packed (its ``.json`` member, no newline)."""
         shard = self.location(rec)[0]
