@@ -319,3 +319,25 @@ def test_decode_handles_io_roundtrip():
     got = decode(buf.getvalue())
     for k, v in arrays.items():
         assert got[k].dtype == v.dtype and got[k].shape == v.shape and np.array_equal(got[k], v)
+
+
+def test_stale_index_is_not_used_and_index_rebuilds_it(packed, tmp_path):
+    """A shard added after the index: inspect falls back to the shards; `index` catches up."""
+    pytest.importorskip('pyarrow')
+    import shutil
+
+    from assoc_logger_ros.shards.index import index_is_current
+    from assoc_logger_ros.shards.tools import summarize_any
+    src, sh, _ = packed
+    d = tmp_path / 'grow'
+    shutil.copytree(sh, d)
+    sink = ShardSink(d, shard_bytes=10**6)
+    npz = (src / 'sample_0000000.npz').read_bytes()
+    rec = {**ShardSource(sh).records[0], 'npz': 'sample_0000100.npz'}
+    sink.append(layout.sample_key('new', 0, 100), npz, json.dumps(rec).encode(), rec)
+    sink.close()
+    assert not index_is_current(d)
+    s = summarize_any(d, load=False)
+    assert s['samples'] == 25 and 'index' not in s
+    assert run_command('index', str(d)) == 0
+    assert index_is_current(d) and summarize_any(d, load=False)['samples'] == 25

@@ -87,6 +87,8 @@ def iter_samples(shards: str | os.PathLike[str] | Iterable[str | os.PathLike[str
         raise ValueError(f'rank {rank}/{world_size}, worker {worker}/{num_workers} out of range')
     if on_error not in ('warn', 'raise'):
         raise ValueError(f'on_error must be warn or raise, not {on_error!r}')
+    if decoder not in ('fast', 'numpy'):
+        raise ValueError(f'decoder must be fast or numpy, not {decoder!r}')
     dec = decode if decoder == 'fast' else numpy_decode
     paths = shard_paths(shards)
     if shuffle_buffer > 0:
