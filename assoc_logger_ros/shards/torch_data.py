@@ -24,8 +24,12 @@ def _dataset_class() -> Any:
     global _CLASS
     if _CLASS is not None:
         return _CLASS
-    import torch
-    from torch.utils.data import IterableDataset, get_worker_info
+    try:  # training-only dependency
+        import torch
+        from torch.utils.data import IterableDataset, get_worker_info
+    except ImportError:
+        raise ImportError('shard_dataset needs torch (training only: '
+                          'pip install torch==2.13.0)') from None
 
     from assoc_logger_ros.shards.stream import iter_samples
 
