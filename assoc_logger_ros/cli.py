@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     'replay': 'replay',
     'mot2bag': 'mot2bag',
     'demo': 'demo',
+    'pack': 'pack',
+    'unpack': 'unpack',
+    'index': 'index',
+    'select': 'select',
 }
 
 

@@ -254,6 +254,21 @@ class RecorderConfig(_Validated):
         'interpreter lock), process (a child process, so tracking keeps its CPU), or auto '
         '(process on 2+ CPUs unless log_wait_when_full, else thread).',
         choices=('auto', 'thread', 'process'))
+    log_format: str = _param(
+        'npz', 'On-disk layout: npz (one sample_XXXXXXX.npz per frame + manifest.jsonl) or shards '
+        '(rolling WebDataset tar shards, each indexed; docs/shards.md).',
+        choices=('npz', 'shards'))
+    log_shard_mb: float = _param(
+        256.0, 'With log_format shards: start a new shard when the open one would pass this '
+        'size.', lo=0.001, hi=1e6, unit='MiB')
+    log_shard_max_s: float = _param(
+        0.0, 'With log_format shards: also start a new shard when the open one spans this much '
+        'sample time (0: size only).', lo=0.0, hi=1e7, unit='s')
+    log_disk_policy: str = _param(
+        'stop', 'At log_max_bytes or log_min_free_mb: stop writing, or delete_oldest (the '
+        'oldest complete session, or shard with log_format shards; never the one being '
+        'written) and go on, like rosbag2 delete_oldest_files.',
+        choices=('stop', 'delete_oldest'))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import uuid
 from assoc_logger_ros.config import RecorderConfig, Settings
 from assoc_logger_ros.frame import Frame
 from assoc_logger_ros.recording.process_writer import ProcessWriter
+from assoc_logger_ros.recording.shard_writer import writer_class
 from assoc_logger_ros.recording.writer import RecorderError, SampleWriter
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
@@ -84,7 +85,8 @@ class Pipeline:
         self.logging_off_reason = ''
         log_dir = settings.recorder.log_dir
         if log_dir:
-            cls = ProcessWriter if writer_kind(settings.recorder) == 'process' else SampleWriter
+            cls = (ProcessWriter if writer_kind(settings.recorder) == 'process'
+                   else writer_class(settings.recorder))
             try:
                 self.writer = cls(os.path.expanduser(log_dir), settings.recorder,
                                   warn=self._warn)

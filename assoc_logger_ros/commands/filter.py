@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from assoc_logger_ros.dataset import select
     from assoc_logger_ros.dataset.ops import filter_dataset
     from assoc_logger_ros.dataset.store import DatasetError
+    from assoc_logger_ros.shards.layout import is_shard_dir
+    if is_shard_dir(args.directory):  # shard layout in, shard layout out
+        from assoc_logger_ros.shards.tools import filter_shards as filter_dataset
     try:
         res = filter_dataset(args.directory, args.out, select.from_args(args))
     except DatasetError as exc:

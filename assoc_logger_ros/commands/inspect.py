@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from assoc_logger_ros.dataset.store import DatasetError
-    from assoc_logger_ros.dataset.summary import format_text, summarize
+    from assoc_logger_ros.dataset.summary import format_text
+    from assoc_logger_ros.shards.tools import summarize_any as summarize  # either layout
     try:
         stats = summarize(args.directory, load=not args.no_validate, embed_cap=args.embed_dim)
     except DatasetError as exc:

@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
 
     from assoc_logger_ros.dataset.ops import merge_datasets
     from assoc_logger_ros.dataset.store import DatasetError
+    from assoc_logger_ros.shards.layout import is_shard_dir
+    if any(is_shard_dir(d) for d in args.directories):  # any shard source: shard output
+        from assoc_logger_ros.shards.tools import merge_any as merge_datasets
     try:
         res = merge_datasets(args.directories, args.out)
     except DatasetError as exc:

@@ -15,12 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the plots; 0 on success, 1 on error."""
+    from pathlib import Path
     import sys
 
     from assoc_logger_ros.dataset.plots import report
     from assoc_logger_ros.dataset.store import DatasetError
+    from assoc_logger_ros.shards.layout import is_shard_dir
     try:
-        files = report(args.directory, args.out, max_samples=args.max_samples)
+        source = None
+        if is_shard_dir(args.directory):
+            from assoc_logger_ros.shards.source import ShardSource
+            source = ShardSource(Path(args.directory))
+        files = report(args.directory, args.out, max_samples=args.max_samples, source=source)
     except DatasetError as exc:
         print(f'ERROR: {exc}', file=sys.stderr)
         return 1

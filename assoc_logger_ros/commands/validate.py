@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from assoc_logger_ros.dataset.store import DatasetError
-    from assoc_logger_ros.dataset.summary import summarize
+    from assoc_logger_ros.shards.tools import summarize_any as summarize  # either layout
     try:
         stats = summarize(args.directory, embed_cap=args.embed_dim)
     except DatasetError as exc:

@@ -25,10 +25,13 @@ def _pyplot() -> Any:
 
 
 def report(directory: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
-           max_samples: int = 2000) -> list[Path]:
-    """Write the plots into ``out`` (default ``DIR/report``); returns the files written."""
+           max_samples: int = 2000, source: Any = None) -> list[Path]:
+    """Write the plots into ``out`` (default ``DIR/report``); returns the files written.
+
+    ``source``: an already opened reader of another layout (``shards.source``).
+    """
     plt = _pyplot()
-    ds = Dataset.open(directory)
+    ds = Dataset.open(directory) if source is None else source
     dst = Path(out) if out is not None else ds.directory / 'report'
     if out is None and dst.is_symlink():  # a dataset's own entry may point anywhere
         raise DatasetError(f'{dst} is a symlink; pass --out to choose where plots go')

@@ -27,9 +27,13 @@ def _spread(values: list[int]) -> dict[str, float]:
 
 
 def summarize(directory: str | os.PathLike[str], *, load: bool = True,
-              embed_cap: int | None = None) -> dict[str, Any]:
-    """Everything ``inspect`` prints, as a JSON-ready dict; ``errors`` lists every problem."""
-    ds = Dataset.open(directory)
+              embed_cap: int | None = None, source: Any = None) -> dict[str, Any]:
+    """Everything ``inspect`` prints, as a JSON-ready dict; ``errors`` lists every problem.
+
+    ``source``: an already opened reader of another layout (``shards.source``); its own
+    problems replace the npz directory's reconcile check.
+    """
+    ds = Dataset.open(directory) if source is None else source
     recs = ds.records
     matched = sum(int(r.get('matched_pairs', 0)) for r in recs)
     lo, hi = SEED_TARGET
@@ -53,8 +57,8 @@ def summarize(directory: str | os.PathLike[str], *, load: bool = True,
         out['sessions'][s] = {'samples': len(mine), 'est_id_switches': switches.get(s, 0),
                               'matched_pairs': sum(int(r.get('matched_pairs', 0)) for r in mine),
                               'first_stamp_ns': min(stamps), 'last_stamp_ns': max(stamps)}
-    state = reconcile(ds.directory, fix=False)
-    errors = list(state.messages)
+    errors = (list(reconcile(ds.directory, fix=False).messages) if source is None
+              else list(source.problems))
     widths: dict[str, set[int]] = {k: set() for k in (
         'track_features', 'det_features', 'embed_dim', 'track_embed_dim', 'det_embed_dim')}
     invalid = 0

@@ -52,10 +52,10 @@ def _child(directory: str, cfg: RecorderConfig, inbox: Any, outbox: Any) -> None
     # Ctrl-C in a terminal (ros2 launch) signals the whole process group: the parent shuts
     # down and then closes us; dying here first would lose the queued samples.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from assoc_logger_ros.recording.writer import SampleWriter
+    from assoc_logger_ros.recording.shard_writer import writer_class
 
     try:
-        writer = SampleWriter(directory, cfg, warn=lambda m: outbox.put(('warn', m)),
+        writer = writer_class(cfg)(directory, cfg, warn=lambda m: outbox.put(('warn', m)),
                               background=False)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         outbox.put(('error', f'{type(exc).__name__}: {exc}'))

@@ -89,17 +89,13 @@ class SampleWriter:
             raise RecorderError(f'cannot create log directory {self.directory}: {exc}') from exc
         self._lock = DirectoryLock(self.directory)
         try:
-            state = reconcile(self.directory)
-            self._manifest_fd = os.open(manifest.manifest_path(self.directory),
-                                        os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                                        | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            state = self._open_store()
         except OSError as exc:
             self._lock.release()
             raise RecorderError(f'cannot open log directory {self.directory}: {exc}') from exc
         for line in state.messages:
             self._warn(f'{self.directory}: {line}')
         self.reconciled = list(state.messages)
-        self._manifest_size = os.fstat(self._manifest_fd).st_size
         self._next_index = state.next_index
         self._bytes_total = state.total_bytes
         self._samples_total = len(state.records)
@@ -125,6 +121,19 @@ class SampleWriter:
                                          daemon=True)
         if background:
             self._thread.start()
+
+    def _open_store(self) -> Any:
+        """Repair what a crash left and open the manifest; the layout's one entry point."""
+        state = reconcile(self.directory)
+        self._open_manifest()
+        return state
+
+    def _open_manifest(self) -> None:
+        """Append descriptor of the manifest; never through a symlink, never blocking on a FIFO."""
+        self._manifest_fd = os.open(manifest.manifest_path(self.directory),
+                                    os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                    | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        self._manifest_size = os.fstat(self._manifest_fd).st_size
 
     # -- producer side (tracker thread) ------------------------------------------------------
 
@@ -205,7 +214,7 @@ class SampleWriter:
                            f'{self._queue.qsize()} queued sample(s) not written yet')
                 return False
             self._sync()
-            os.close(self._manifest_fd)
+            self._close_store()
             self._lock.release()
             self._close_result = True
             return True
@@ -301,20 +310,38 @@ class SampleWriter:
         content = encode(sample.arrays, self.cfg.log_compress)
         size = len(content)
         limit = self.cfg.log_max_bytes
-        if limit and self._bytes_total + size > limit:
-            self._dropped_disk_worker += 1
-            self._stop(f'log_max_bytes={limit} reached ({self._bytes_total} bytes written)')
-            return
-        free = self._free_bytes()
+        delete = getattr(self.cfg, 'log_disk_policy', 'stop') == 'delete_oldest'
+        while limit and self._bytes_total + size > limit:
+            if not (delete and self._delete_oldest(session_id)):
+                self._dropped_disk_worker += 1
+                self._stop(f'log_max_bytes={limit} reached ({self._bytes_total} bytes written)')
+                return
         min_free = int(self.cfg.log_min_free_mb * 1024 * 1024)
-        if min_free > 0 and free is not None and free - size < min_free:
-            self._dropped_disk_worker += 1
-            self._stop(f'free space on {self.directory} below log_min_free_mb='
-                       f'{self.cfg.log_min_free_mb:g} ({free // 2**20} MiB left)')
-            return
+        while True:
+            free = self._free_bytes()
+            if not (min_free > 0 and free is not None and free - size < min_free):
+                break
+            if not (delete and self._delete_oldest(session_id)):
+                self._dropped_disk_worker += 1
+                self._stop(f'free space on {self.directory} below log_min_free_mb='
+                           f'{self.cfg.log_min_free_mb:g} ({free // 2**20} MiB left)')
+                return
         name = sample_name(self._next_index)
-        path = self.directory / name
         line = manifest.dumps(sample.record(name, size)).encode('utf-8')
+        if not self._store(name, content, line, sample, snap.stamp_ns):
+            return
+        self._bytes_total += size
+        self._samples_total += 1
+        self._counts['written'] += 1
+        self._counts['bytes_written'] += size
+        self._last_sample = name
+        if self.cfg.log_sync_period_s == 0:
+            self._sync()
+
+    def _store(self, name: str, content: bytes, line: bytes, sample: Any,
+               stamp_ns: int) -> bool:
+        """Put one encoded sample and its manifest line on disk; False (stopped) on failure."""
+        path = self.directory / name
         with self._io_lock:
             try:
                 write_atomic(path, content, fsync=self.cfg.log_fsync)
@@ -332,13 +359,53 @@ class SampleWriter:
                 return
             self._manifest_size += len(line)
             self._dirty = True
-        self._bytes_total += size
-        self._samples_total += 1
-        self._counts['written'] += 1
-        self._counts['bytes_written'] += size
-        self._last_sample = name
-        if self.cfg.log_sync_period_s == 0:
-            self._sync()
+        return True
+
+    def _delete_oldest(self, current_session: str) -> bool:
+        """Disk policy delete_oldest: remove the oldest complete session, never the current one.
+
+        Its files go first, then the manifest is rewritten without them (atomically): a crash in
+        between leaves entries whose file is missing, which reconcile drops. False when no other
+        session is left.
+        """
+        with self._io_lock:
+            records = manifest.read_records(self.directory)
+            sessions = list(dict.fromkeys(str(r.get('session', '')) for r in records))
+            victims = [s for s in sessions if s != current_session]
+            if not victims:
+                return False
+            gone = [r for r in records if str(r.get('session', '')) == victims[0]]
+            keep = [r for r in records if str(r.get('session', '')) != victims[0]]
+            for r in gone:
+                name = str(r.get('npz', ''))
+                if '/' in name or name in ('', '.', '..', manifest.MANIFEST_NAME):
+                    continue
+                try:
+                    os.unlink(self.directory / name)
+                except OSError:
+                    pass
+            os.fsync(self._manifest_fd)
+            manifest.write(self.directory, keep)
+            os.close(self._manifest_fd)
+            self._open_manifest()
+            fsync_dir(self.directory)
+        self._forget(f'session {victims[0]!r}', len(gone),
+                     sum(int(r.get('bytes', 0)) for r in gone))
+        return True
+
+    def _forget(self, what: str, samples: int, freed: int) -> None:
+        """Account for deleted samples (disk policy) and say so once per deletion."""
+        self._bytes_total -= freed
+        self._samples_total -= samples
+        self._counts['deleted_samples'] = self._counts.get('deleted_samples', 0) + samples
+        self._warn(f'disk policy delete_oldest: deleted {what} ({samples} samples, '
+                   f'{freed / 2**20:.1f} MiB) to keep recording')
+
+    def _sync_store(self) -> None:
+        os.fsync(self._manifest_fd)
+
+    def _close_store(self) -> None:
+        os.close(self._manifest_fd)
 
     def _rollback(self, path: Path) -> None:
         """Undo a half-appended manifest line and its sample file (directory stays valid)."""
@@ -356,7 +423,7 @@ class SampleWriter:
             if not self._dirty:
                 return
             try:
-                os.fsync(self._manifest_fd)
+                self._sync_store()
             except OSError:
                 pass
             fsync_dir(self.directory)

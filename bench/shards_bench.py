@@ -1,0 +1,272 @@
+"""Directory (one npz per sample) vs shards (tar + Parquet index), and inspect at 1M rows.
+
+Size, file count, tool times and read throughput of the two layouts holding the same samples,
+then the Parquet ``inspect`` at one million rows.
+
+Dataset: ``--distinct`` synthetic samples written by the real recorder (``SampleWriter``;
+T = 8-12 tracks, D = 10-13 detections, 16-d embeddings, about 9 kB each, 4 sessions), repeated as
+separate files up to ``--samples`` (writing every sample through the recorder costs ~10 ms each
+on the shared 2-core machine; the repeats have their own files, bytes and manifest lines, so
+file-system and read costs are real). Both layouts hold the same samples.
+
+Rows (each timed once, in the same run, directory first):
+- bytes on disk (allocated blocks) and file count;
+- pack (directory -> shards + Parquet index);
+- inspect --no-validate (manifest / Parquet index) and inspect (every sample validated);
+- filter (--min-matched 6: directory hard links, shards copy bytes; plus the DuckDB select);
+- full read pass (samples/s) as training input. Baseline: the directory the seed way
+  (``np.load`` per file, manifest order). Against it, warm (page cache): the directory through
+  the fast decoder, the shard stream with ``np.load`` (the format alone) and the shard stream
+  with the fast decoder; cold (each of our files evicted from the page cache with
+  ``posix_fadvise(DONTNEED)`` first): the directory and the shards, both with the fast decoder.
+- inspect --no-validate of a synthetic 1,000,000-row Parquet index (manifest columns, 16
+  sessions), in process and as the CLI end to end (interpreter start and imports included).
+
+Goals (issue 13): shards >= 5x faster full pass; Parquet inspect < 5 s at 1M rows.
+Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 50000] [--distinct 2000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assoc_logger_ros.config import RecorderConfig  # noqa: E402
+from assoc_logger_ros.dataset.ops import filter_dataset  # noqa: E402
+from assoc_logger_ros.dataset.select import Criteria  # noqa: E402
+from assoc_logger_ros.dataset.summary import summarize  # noqa: E402
+from assoc_logger_ros.recording import manifest  # noqa: E402
+from assoc_logger_ros.recording.schema import sample_name  # noqa: E402
+from assoc_logger_ros.recording.synthetic import make_snapshot  # noqa: E402
+from assoc_logger_ros.recording.writer import SampleWriter  # noqa: E402
+from assoc_logger_ros.shards import layout  # noqa: E402
+from assoc_logger_ros.shards.pack import pack  # noqa: E402
+from assoc_logger_ros.shards.stream import iter_samples  # noqa: E402
+from assoc_logger_ros.shards.tools import filter_shards, summarize_any  # noqa: E402
+
+
+def make_dataset(d: Path, n: int, distinct: int) -> None:
+    """``n`` samples: ``distinct`` from the recorder, repeated as their own files."""
+    cfg = RecorderConfig(log_min_free_mb=0.0, log_embed_dim=16, log_fsync=False,
+                         log_sync_period_s=3600.0)
+    seed_dir = d.parent / 'distinct'
+    with SampleWriter(seed_dir, cfg, background=False) as w:
+        for i in range(distinct):
+            w.submit(make_snapshot(8 + i % 5, 10 + i % 4, seed=i, frame_idx=i, embed_dim=16,
+                                   stamp_ns=10**18 + i * 33_333_333),
+                     f'robot-s{i * 4 // distinct}', {'source': 'bench'})
+    recs = manifest.read_records(seed_dir)
+    blobs = [(seed_dir / r['npz']).read_bytes() for r in recs]
+    d.mkdir()
+    lines = []
+    for i in range(n):
+        k = i % len(recs)
+        name = sample_name(i)
+        fd = os.open(d / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, blobs[k])
+        os.close(fd)
+        lines.append(manifest.dumps({**recs[k], 'npz': name}))
+    (d / 'manifest.jsonl').write_text(''.join(lines))
+    shutil.rmtree(seed_dir)
+
+
+def disk_usage(d: Path) -> tuple[int, int]:
+    """(allocated bytes, regular files) under ``d``."""
+    total, files = 0, 0
+    for root, _, names in os.walk(d):
+        for n in names:
+            st = os.lstat(os.path.join(root, n))
+            total += st.st_blocks * 512
+            files += 1
+    return total, files
+
+
+def evict(d: Path) -> None:
+    """Drop our own files under ``d`` from the page cache (cold-read measurement)."""
+    for root, _, names in os.walk(d):
+        for n in names:
+            fd = os.open(os.path.join(root, n), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def timed(fn, *args, **kw) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return time.perf_counter() - t, out
+
+
+def dir_pass(d: Path) -> int:
+    """The seed-style full pass: manifest order, np.load per file, every array read."""
+    n = 0
+    with open(d / 'manifest.jsonl', encoding='utf-8') as fh:
+        for line in fh:
+            with np.load(d / json.loads(line)['npz']) as z:
+                sample = {k: z[k] for k in z.files}
+            n += len(sample) > 0
+    return n
+
+
+def dir_fast_pass(d: Path) -> int:
+    """The directory read with the shards' fast decoder (separates format from decoder)."""
+    from assoc_logger_ros.shards.source import open_source
+    return sum(1 for _, arrays, _ in open_source(d).iter_loaded() if arrays)
+
+
+def shard_pass(d: Path, decoder: str) -> int:
+    return sum(1 for s in iter_samples(d, decoder=decoder) if s)
+
+
+def million_index(d: Path, rows: int) -> None:
+    """A shard directory holding only a synthetic ``rows``-row Parquet index."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from assoc_logger_ros.shards.index import PARTITION, SOURCE_NAME, session_key
+    rng = np.random.default_rng(0)
+    d.mkdir()
+    (d / layout.MARKER_NAME).write_bytes(layout.marker_text())
+    sessions = np.array([f'robot{i % 4}-2026-12-0{i // 4 + 1}' for i in range(16)])
+    sid = np.sort(rng.integers(0, 16, rows))
+    tracks = rng.integers(0, 40, rows)
+    dets = rng.integers(0, 40, rows)
+    cols = {
+        'npz': pa.array([sample_name(i) for i in range(rows)]),
+        'session': pa.array(sessions[sid]),
+        'frame_idx': pa.array(np.arange(rows)),
+        'stamp_ns': pa.array(10**18 + np.arange(rows) * 33_333_333),
+        'tracks': pa.array(tracks), 'detections': pa.array(dets),
+        'matched_pairs': pa.array(np.minimum(tracks, dets)),
+        'mean_visibility': pa.array(rng.uniform(0, 1, rows)),
+        'est_id_switches': pa.array(np.arange(rows) // 1000),
+        'est_id_switches_frame': pa.array(rng.integers(0, 2, rows)),
+        'bytes': pa.array(rng.integers(5000, 20000, rows)),
+        'has_gt': pa.array(rng.uniform(size=rows) < 0.5),
+        'track_embed_dim': pa.array(np.full(rows, 256)),
+        'det_embed_dim': pa.array(np.full(rows, 256)),
+        'embed_dim': pa.array(np.full(rows, 256)),
+        'embed_truncated': pa.array(np.zeros(rows, bool)),
+        'schema_version': pa.array(np.full(rows, 2)),
+        'shard': pa.array([layout.shard_name(i // 20000) for i in range(rows)]),
+        'key': pa.array([f'k{i}' for i in range(rows)]),
+        'offset': pa.array(np.arange(rows) * 10240 + 512),
+        'size': pa.array(np.full(rows, 9000)),
+        PARTITION: pa.array([session_key(s) for s in sessions[sid]]),
+    }
+    part = pads.partitioning(pa.schema([(PARTITION, pa.string())]), flavor='hive')
+    pads.write_dataset(pa.table(cols), d / layout.INDEX_DIR, format='parquet',
+                       partitioning=part, basename_template='part-{i}.parquet')
+    (d / layout.INDEX_DIR / SOURCE_NAME).write_text(json.dumps({'shards': [], 'rows': rows}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--samples', type=int, default=10000)
+    parser.add_argument('--distinct', type=int, default=2000)
+    parser.add_argument('--index-rows', type=int, default=1_000_000)
+    parser.add_argument('--validate', action='store_true',
+                        help='also time the validating inspect (slow: every sample checked)')
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix='shards_bench_'))
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        src, sh = tmp / 'dir', tmp / 'shards'
+        t_make, _ = timed(make_dataset, src, args.samples, args.distinct)
+        print(f'dataset: {args.samples} samples ({args.distinct} distinct) in {t_make:.0f} s',
+              flush=True)
+        t_pack, res = timed(pack, src, sh, shard_mb=256.0)
+        (db, df), (sb, sf) = disk_usage(src), disk_usage(sh)
+        rows.append(('bytes on disk (MiB)', f'{db / 2**20:.1f}', f'{sb / 2**20:.1f}',
+                     f'{db / sb:.2f}x smaller'))
+        rows.append(('files', str(df), str(sf), f'{df / sf:.0f}x fewer'))
+        rows.append(('pack (s)', '-', f'{t_pack:.1f}', f'{res["shards"]} shard(s)'))
+        print(rows[-1], flush=True)
+        t_a, a = timed(summarize, src, load=False)
+        t_b, b = timed(summarize_any, sh, load=False)
+        assert a['samples'] == b['samples'] == args.samples and b.get('index') == 'parquet'
+        rows.append(('inspect --no-validate (s)', f'{t_a:.2f}', f'{t_b:.2f}',
+                     f'{t_a / t_b:.1f}x'))
+        print(rows[-1], flush=True)
+        if args.validate:
+            t_a, a = timed(summarize, src)
+            t_b, b = timed(summarize_any, sh)
+            assert a['error_count'] == b['error_count'] == 0
+            rows.append(('inspect, validating (s)', f'{t_a:.1f}', f'{t_b:.1f}',
+                         f'{t_a / t_b:.1f}x'))
+            print(rows[-1], flush=True)
+        crit = Criteria(min_matched=6)
+        t_a, a = timed(filter_dataset, src, tmp / 'fd', crit)
+        t_b, b = timed(filter_shards, sh, tmp / 'fs', crit)
+        assert a['selected'] == b['selected']
+        rows.append(('filter --min-matched 6 (s)', f'{t_a:.2f}', f'{t_b:.2f}',
+                     f'{t_a / t_b:.1f}x ({a["selected"]} kept)'))
+        try:
+            from assoc_logger_ros.shards.fleet import select_to_shards
+            t_c, c = timed(select_to_shards, [sh], 'matched_pairs >= 6', tmp / 'fq')
+            assert c['selected'] == a['selected']
+            rows.append(('  same via DuckDB select (s)', '-', f'{t_c:.2f}', ''))
+        except ImportError:
+            pass
+        for f in ('fd', 'fs', 'fq'):
+            shutil.rmtree(tmp / f, ignore_errors=True)
+        print(rows[-1], flush=True)
+        t_dir, n = timed(dir_pass, src)
+        assert n == args.samples
+        base = args.samples / t_dir
+        warm = {'directory, fast decode': timed(dir_fast_pass, src)[0],
+                'shards, np.load': timed(shard_pass, sh, 'numpy')[0],
+                'shards, fast decode': timed(shard_pass, sh, 'fast')[0]}
+        for name, t in warm.items():
+            rows.append((f'full pass warm: {name} (samples/s)', f'{base:.0f}',
+                         f'{args.samples / t:.0f}', f'{t_dir / t:.1f}x'))
+        print(rows[-3:], flush=True)
+        evict(src)
+        t_dir, _ = timed(dir_pass, src)
+        evict(src)
+        t_dfast, _ = timed(dir_fast_pass, src)
+        evict(sh)
+        t_sh, _ = timed(shard_pass, sh, 'fast')
+        for name, t in (('directory, fast decode', t_dfast), ('shards, fast decode', t_sh)):
+            rows.append((f'full pass cold: {name} (samples/s)', f'{args.samples / t_dir:.0f}',
+                         f'{args.samples / t:.0f}', f'{t_dir / t:.1f}x'))
+        print(rows[-2:], flush=True)
+        shutil.rmtree(src)
+        shutil.rmtree(sh)
+        big = tmp / 'million'
+        t_make, _ = timed(million_index, big, args.index_rows)
+        t_in, s = timed(summarize_any, big, load=False)
+        assert s['samples'] == args.index_rows and s.get('index') == 'parquet'
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, '-m', 'assoc_logger_ros', 'inspect',
+                               '--no-validate', str(big)], capture_output=True, text=True,
+                              cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        t_cli = time.perf_counter() - t0
+        assert proc.returncode == 0, proc.stderr
+        rows.append((f'inspect --no-validate, {args.index_rows} rows Parquet (s)', '-',
+                     f'{t_in:.2f}', f'CLI end to end {t_cli:.2f} s'))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print(f'| {args.samples} samples | directory (np.load per file) | shards | ratio |')
+    print('|---|---:|---:|---|')
+    for r in rows:
+        print('| ' + ' | '.join(r) + ' |')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
