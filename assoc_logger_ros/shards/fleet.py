@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from assoc_logger_ros.dataset.store import DatasetError, fresh_output
+from assoc_logger_ros.dataset.store import DatasetError, staged_output
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.schema import sample_name
 from assoc_logger_ros.shards import layout
@@ -72,29 +72,29 @@ def select_to_shards(dirs: list[str | os.PathLike[str]], where: str,
     """Copy the samples ``where`` selects from all ``dirs`` into the new shard directory."""
     rows = select(dirs, where)
     paths = [Path(d) for d in dirs]
-    dst = fresh_output(out)
-    ensure_marker(dst)
-    sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
-                     first_number=0)
-    for n, row in enumerate(rows):
-        shard = str(row['shard'])
-        if layout.shard_number(shard) is None:
-            raise DatasetError(f'index row names shard {shard[:60]!r}; refused')
-        path = paths[int(row['dataset'])] / shard
-        data = read_bounded(path, layout.MAX_NPZ_BYTES, int(row['offset']), int(row['size']))
-        line = read_bounded(path, layout.MAX_JSON_BYTES, int(row['json_offset']),
-                            int(row['json_size']))
-        rec = json.loads(line.decode('utf-8'))
-        if not isinstance(rec, dict):
-            raise DatasetError(f'{shard}: record at {row["json_offset"]} is not an object')
-        rec = {**rec, 'npz': sample_name(n)}
-        sink.append(layout.sample_key(str(rec.get('session', '')),
-                                      int(rec.get('frame_idx', 0)), n),
-                    data, manifest.dumps(rec).rstrip('\n').encode('utf-8'), rec)
-    sink.close()
-    built = None
-    if index:
-        from assoc_logger_ros.shards.index import build_index
-        built = str(build_index(dst))
-    return {'out': str(dst), 'selected': len(rows), 'shards': len(sink.finished),
-            'index': built}
+    with staged_output(out) as dst:
+        ensure_marker(dst)
+        sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
+                         first_number=0)
+        for n, row in enumerate(rows):
+            shard = str(row['shard'])
+            if layout.shard_number(shard) is None:
+                raise DatasetError(f'index row names shard {shard[:60]!r}; refused')
+            path = paths[int(row['dataset'])] / shard
+            data = read_bounded(path, layout.MAX_NPZ_BYTES, int(row['offset']), int(row['size']))
+            line = read_bounded(path, layout.MAX_JSON_BYTES, int(row['json_offset']),
+                                int(row['json_size']))
+            rec = json.loads(line.decode('utf-8'))
+            if not isinstance(rec, dict):
+                raise DatasetError(f'{shard}: record at {row["json_offset"]} is not an object')
+            rec = {**rec, 'npz': sample_name(n)}
+            sink.append(layout.sample_key(str(rec.get('session', '')),
+                                          int(rec.get('frame_idx', 0)), n),
+                        data, manifest.dumps(rec).rstrip('\n').encode('utf-8'), rec)
+        sink.close()
+        built = None
+        if index:
+            from assoc_logger_ros.shards.index import build_index
+            built = str(build_index(dst))
+        return {'out': str(out), 'selected': len(rows), 'shards': len(sink.finished),
+                'index': built}

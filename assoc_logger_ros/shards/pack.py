@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from assoc_logger_ros.dataset.store import DatasetError, fresh_output
+from assoc_logger_ros.dataset.store import DatasetError, staged_output
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.atomic import fsync_dir, write_atomic
 from assoc_logger_ros.recording.schema import MANIFEST_NAME, SAMPLE_SUFFIX
@@ -60,34 +60,34 @@ def pack(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
     lines = raw_lines(source.directory) if isinstance(source, DirSource) else None
     if lines is not None and len(lines) != len(source.records):
         raise DatasetError('manifest lines and records disagree; run prune first')
-    dst = fresh_output(out)
-    ensure_marker(dst)
-    sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), fsync=fsync,
-                     sync_period_s=3600.0, first_number=0)
-    packed, skipped = 0, []
-    for n, (rec, data, err) in enumerate(source.iter_bytes()):
-        if data is None:
-            skipped.append(f'{str(rec.get("npz"))[:60]}: {err}')
-            continue
-        if lines is not None:
-            line = lines[n]
-        elif isinstance(source, ShardSource):
-            line = source.record_line(rec)
-        else:
-            line = manifest.dumps(rec).rstrip('\n').encode('utf-8')
-        key = layout.sample_key(str(rec.get('session', '')), int(rec.get('frame_idx', 0)),
-                                packed)
-        sink.append(key, data, line, rec)
-        packed += 1
-    sink.close()
-    result: dict[str, Any] = {
-        'source': str(source.directory), 'out': str(dst), 'samples': packed,
-        'shards': len(sink.finished), 'bytes': sum(f.nbytes for f in sink.finished),
-        'skipped': skipped, 'problems': source.problems, 'index': None}
-    if index:
-        from assoc_logger_ros.shards.index import build_index
-        result['index'] = str(build_index(dst))
-    return result
+    with staged_output(out) as dst:
+        ensure_marker(dst)
+        sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), fsync=fsync,
+                         sync_period_s=3600.0, first_number=0)
+        packed, skipped = 0, []
+        for n, (rec, data, err) in enumerate(source.iter_bytes()):
+            if data is None:
+                skipped.append(f'{str(rec.get("npz"))[:60]}: {err}')
+                continue
+            if lines is not None:
+                line = lines[n]
+            elif isinstance(source, ShardSource):
+                line = source.record_line(rec)
+            else:
+                line = manifest.dumps(rec).rstrip('\n').encode('utf-8')
+            key = layout.sample_key(str(rec.get('session', '')), int(rec.get('frame_idx', 0)),
+                                    packed)
+            sink.append(key, data, line, rec)
+            packed += 1
+        sink.close()
+        result: dict[str, Any] = {
+            'source': str(source.directory), 'out': str(out), 'samples': packed,
+            'shards': len(sink.finished), 'bytes': sum(f.nbytes for f in sink.finished),
+            'skipped': skipped, 'problems': source.problems, 'index': None}
+        if index:
+            from assoc_logger_ros.shards.index import build_index
+            result['index'] = str(build_index(dst))
+        return result
 
 
 def unpack(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -103,14 +103,14 @@ def unpack(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str
             raise DatasetError(f'record names {str(rec.get("npz"))[:60]!r}: not a unique plain '
                                f'{SAMPLE_SUFFIX} file name; refused')
         seen.add(name)
-    dst = fresh_output(out)
-    lines = []
-    for rec, data, err in source.iter_bytes():
-        if data is None:
-            raise DatasetError(err)
-        write_atomic(dst / rec['npz'], data, fsync=False)
-        lines.append(source.record_line(rec) + b'\n')
-    write_atomic(dst / MANIFEST_NAME, b''.join(lines))
-    fsync_dir(dst)
-    return {'source': str(d), 'out': str(dst), 'samples': len(lines),
-            'problems': source.problems}
+    with staged_output(out) as dst:
+        lines = []
+        for rec, data, err in source.iter_bytes():
+            if data is None:
+                raise DatasetError(err)
+            write_atomic(dst / rec['npz'], data, fsync=False)
+            lines.append(source.record_line(rec) + b'\n')
+        write_atomic(dst / MANIFEST_NAME, b''.join(lines))
+        fsync_dir(dst)
+        return {'source': str(d), 'out': str(out), 'samples': len(lines),
+                'problems': source.problems}

@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 
 from assoc_logger_ros.dataset.select import Criteria, split
-from assoc_logger_ros.dataset.store import DatasetError, fresh_output
+from assoc_logger_ros.dataset.store import DatasetError, staged_output
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.npzfile import encode
 from assoc_logger_ros.recording.schema import sample_name
@@ -67,21 +67,22 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
     """Samples of the shard directory ``src`` passing ``criteria`` -> new shard directory."""
     source = ShardSource(Path(src))
     keep, drop = split(source.records, criteria)
-    dst = fresh_output(out)
-    ensure_marker(dst)
-    sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
-                     first_number=0)
-    for n, rec in enumerate(keep):
-        sink.append(layout.sample_key(str(rec.get('session', '')),
-                                      int(rec.get('frame_idx', 0)), n),
-                    source.read_bytes(rec), source.record_line(rec), rec)
-    sink.close()
-    reasons: dict[str, int] = {}
-    for _, why in drop:
-        reasons[why] = reasons.get(why, 0) + 1
-    return {'source': str(source.directory), 'out': str(dst), 'total': len(source.records),
-            'selected': len(keep), 'linked': 0, 'copied': len(keep), 'rejected': reasons,
-            'index': _write_index(dst, index)}
+    with staged_output(out) as dst:
+        ensure_marker(dst)
+        sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
+                         first_number=0)
+        for n, rec in enumerate(keep):
+            sink.append(layout.sample_key(str(rec.get('session', '')),
+                                          int(rec.get('frame_idx', 0)), n),
+                        source.read_bytes(rec), source.record_line(rec), rec)
+        sink.close()
+        reasons: dict[str, int] = {}
+        for _, why in drop:
+            reasons[why] = reasons.get(why, 0) + 1
+        return {'source': str(source.directory), 'out': str(out), 'total': len(source.records),
+                'selected': len(keep), 'linked': 0, 'copied': len(keep), 'rejected': reasons,
+                'manifest_problems': list(source.problems), 'skipped': [],
+                'index': _write_index(dst, index)}
 
 
 def _compressed(content: bytes) -> bool:
@@ -108,35 +109,38 @@ def merge_any(sources: list[str | os.PathLike[str]], out: str | os.PathLike[str]
         for s in r.sessions():
             owners.setdefault(s, set()).add(i)
     clashing = {s for s, who in owners.items() if len(who) > 1}
-    dst = fresh_output(out)
-    ensure_marker(dst)
-    sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
-                     first_number=0)
-    n, rewritten, renamed, dims = 0, 0, {}, set()
-    for i, r in enumerate(readers):
-        for rec, data, _err in r.iter_bytes():
-            if data is None:
-                continue
-            name = sample_name(n)
-            session = str(rec.get('session', ''))
-            if session in clashing:
-                new_session = f'{labels[i]}/{session}'
-                renamed[f'{labels[i]}:{session}'] = new_session
-                arrays = decode(data)
-                arrays['session_id'] = np.asarray(np.str_(new_session))
-                data = encode(arrays, _compressed(data))
-                new = manifest.record_from_arrays(arrays, name, len(data))
-                rewritten += 1
-            else:
-                new = {**rec, 'npz': name}
-            if 'embed_dim' in new:
-                dims.add(int(new['embed_dim']))
-            sink.append(layout.sample_key(str(new.get('session', '')),
-                                          int(new.get('frame_idx', 0)), n),
-                        data, manifest.dumps(new).rstrip('\n').encode('utf-8'), new)
-            n += 1
-    sink.close()
-    return {'out': str(dst), 'sources': [str(d) for d in dirs], 'samples': n,
-            'embed_dims': sorted(dims), 'linked': 0, 'copied': n - rewritten,
-            'rewritten': rewritten, 'renamed_sessions': renamed,
-            'index': _write_index(dst, index)}
+    with staged_output(out) as dst:
+        ensure_marker(dst)
+        sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
+                         first_number=0)
+        n, rewritten, renamed, dims = 0, 0, {}, set()
+        skipped: list[tuple[str, str, str]] = []
+        for i, r in enumerate(readers):
+            for rec, data, err in r.iter_bytes():
+                if data is None:
+                    skipped.append((str(dirs[i]), str(rec.get('npz'))[:60], err))
+                    continue
+                name = sample_name(n)
+                session = str(rec.get('session', ''))
+                if session in clashing:
+                    new_session = f'{labels[i]}/{session}'
+                    renamed[f'{labels[i]}:{session}'] = new_session
+                    arrays = decode(data)
+                    arrays['session_id'] = np.asarray(np.str_(new_session))
+                    data = encode(arrays, _compressed(data))
+                    new = manifest.record_from_arrays(arrays, name, len(data))
+                    rewritten += 1
+                else:
+                    new = {**rec, 'npz': name}
+                if 'embed_dim' in new:
+                    dims.add(int(new['embed_dim']))
+                sink.append(layout.sample_key(str(new.get('session', '')),
+                                              int(new.get('frame_idx', 0)), n),
+                            data, manifest.dumps(new).rstrip('\n').encode('utf-8'), new)
+                n += 1
+        sink.close()
+        return {'out': str(out), 'sources': [str(d) for d in dirs], 'samples': n,
+                'embed_dims': sorted(dims), 'linked': 0, 'copied': n - rewritten,
+                'rewritten': rewritten, 'renamed_sessions': renamed,
+                'manifest_problems': [p for r in readers for p in r.problems],
+                'skipped': skipped, 'index': _write_index(dst, index)}
