@@ -8,6 +8,7 @@ the tracker and starts a new session, so samples from before and after never sha
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import datetime
 import os
 from typing import Any
@@ -15,6 +16,7 @@ import uuid
 
 from assoc_logger_ros.config import RecorderConfig, Settings
 from assoc_logger_ros.frame import Frame
+from assoc_logger_ros.recording.origin import Origin, origin_of
 from assoc_logger_ros.recording.process_writer import ProcessWriter
 from assoc_logger_ros.recording.writer import SampleWriter
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
@@ -73,6 +75,8 @@ class Pipeline:
         self.frames = 0
         self.resets = 0
         self.input_warnings = 0
+        self._size_warned = False
+        self._origin: Origin | None = None   # new tracks of a frame that was no sample
         self.writer: SampleWriter | ProcessWriter | None = None
         log_dir = settings.recorder.log_dir
         if log_dir:
@@ -88,11 +92,22 @@ class Pipeline:
             self.new_session(f'stamp went backwards from {self._last_stamp_ns} to '
                              f'{frame.stamp_ns} ns')
         self._last_stamp_ns = frame.stamp_ns
+        if frame.size_source == 'fallback' and not self._size_warned:
+            self._size_warned = True
+            self._warn(f'image size unknown (no mask, image, camera_info or image_width/'
+                       f'image_height): features are normalised by a fixed {frame.width}x'
+                       f'{frame.height}, recorded as size_source "fallback" in the metadata')
         snap = self.tracker.update(frame)
         self.frames += 1
-        if (self.writer is not None and self.logging_enabled
-                and snap.num_tracks > 0 and snap.num_detections > 0):
-            self.writer.submit(snap, self.session_id, self._metadata)
+        if self.writer is not None and self.logging_enabled and snap.num_detections > 0:
+            if snap.num_tracks > 0:
+                out = snap
+                if self._origin is not None:   # tracks started in the frame before: carried
+                    out = dataclasses.replace(snap, origin=self._origin)
+                    self._origin = None
+                self.writer.submit(out, self.session_id, self._metadata)
+            else:
+                self._origin = origin_of(snap)
         return snap
 
     def new_session(self, reason: str) -> None:
@@ -101,6 +116,7 @@ class Pipeline:
         self.resets += 1
         self.session_id = f'{self._base_session}.{self._session_count}'
         self.tracker.reset()
+        self._origin = None
         self._last_stamp_ns = None
         self._warn(f'{reason}: tracker reset, new session {self.session_id}')
 

@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 
+from assoc_logger_ros.dataset.label_filter import LabelRule, confidence_of, label_weights
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import Dataset, DatasetError, fresh_output, link_or_copy
 from assoc_logger_ros.recording import manifest
@@ -26,25 +27,45 @@ from assoc_logger_ros.recording.validate import validate
 
 
 def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
-                   criteria: Criteria) -> dict[str, Any]:
+                   criteria: Criteria, rule: LabelRule | None = None) -> dict[str, Any]:
     """Copy the samples of ``src`` passing ``criteria`` into the new directory ``out``.
 
     Samples keep their names and records; files are hard-linked (copied across filesystems).
+    With a per-pair ``rule`` every kept sample is rewritten (atomically) with ``label_weights``
+    (and the confidence keys, when it predates them) instead.
     """
     ds = Dataset.open(src)
     keep, drop = split(ds.records, criteria)
     keep = [r for r in keep if ds.path(r).is_file()]
     dst = fresh_output(out)
-    how = {'link': 0, 'copy': 0}
+    how = {'link': 0, 'copy': 0, 'rewritten': 0}
+    pairs = {'matched': 0, 'ignored': 0}
+    records = []
     for rec in keep:
-        how[link_or_copy(ds.path(rec), dst / rec['npz'])] += 1
-    manifest.write(dst, keep)
+        if rule is None or rule.is_empty():
+            how[link_or_copy(ds.path(rec), dst / rec['npz'])] += 1
+            records.append(rec)
+            continue
+        arrays = load(ds.path(rec))
+        for key, value in confidence_of(arrays).items():
+            arrays.setdefault(key, value)
+        weights = label_weights(arrays, rule)
+        arrays['label_weights'] = weights
+        matched = np.asarray(arrays['assigned_track_ids']) >= 0
+        pairs['matched'] += int(matched.sum())
+        pairs['ignored'] += int((matched & (weights < 1.0)).sum())
+        content = encode(arrays, _compressed(ds.path(rec)))
+        write_atomic(dst / rec['npz'], content)
+        records.append(manifest.record_from_arrays(arrays, rec['npz'], len(content)))
+        how['rewritten'] += 1
+    manifest.write(dst, records)
     reasons: dict[str, int] = {}
     for _, why in drop:
         reasons[why] = reasons.get(why, 0) + 1
     return {'source': str(ds.directory), 'out': str(dst), 'total': len(ds.records),
             'selected': len(keep), 'linked': how['link'], 'copied': how['copy'],
-            'rejected': reasons}
+            'rewritten': how['rewritten'], 'pairs_matched': pairs['matched'],
+            'pairs_ignored': pairs['ignored'], 'rejected': reasons}
 
 
 def _is_sample_file(name: str) -> bool:
