@@ -77,6 +77,7 @@ class Pipeline:
         self.input_warnings = 0
         self._size_warned = False
         self._origin: Origin | None = None   # new tracks of a frame that was no sample
+        self.label_scorer: Any = None        # SessionScorer once frames carry ground truth
         self.writer: SampleWriter | ProcessWriter | None = None
         log_dir = settings.recorder.log_dir
         if log_dir:
@@ -99,6 +100,8 @@ class Pipeline:
                        f'{frame.height}, recorded as size_source "fallback" in the metadata')
         snap = self.tracker.update(frame)
         self.frames += 1
+        if snap.det_gt_ids is not None:    # ground truth (bench or gt_topic): score the labels
+            self._score_labels(snap)
         if self.writer is not None and self.logging_enabled and snap.num_detections > 0:
             if snap.num_tracks > 0:
                 out = snap
@@ -110,6 +113,14 @@ class Pipeline:
                 self._origin = origin_of(snap)
         return snap
 
+    def _score_labels(self, snap: AssociationSnapshot) -> None:
+        from assoc_logger_ros.dataset.labels import SessionScorer, snapshot_view
+        if self.label_scorer is None:
+            self.label_scorer = SessionScorer(timeline=False)
+        view = snapshot_view(snap)
+        if view is not None:
+            self.label_scorer.score(view)
+
     def new_session(self, reason: str) -> None:
         """Reset the tracker and label what follows as a new session."""
         self._session_count += 1
@@ -117,6 +128,7 @@ class Pipeline:
         self.session_id = f'{self._base_session}.{self._session_count}'
         self.tracker.reset()
         self._origin = None
+        self.label_scorer = None
         self._last_stamp_ns = None
         self._warn(f'{reason}: tracker reset, new session {self.session_id}')
 
@@ -133,6 +145,9 @@ class Pipeline:
         }
         if self.writer is not None:
             out.update({f'writer_{k}': v for k, v in self.writer.stats().items()})
+        if self.label_scorer is not None:
+            from assoc_logger_ros.dataset.labels import live_values
+            out.update(live_values(self.label_scorer))
         return out
 
     def close(self) -> None:

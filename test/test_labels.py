@@ -271,3 +271,22 @@ def test_labels_command_prints_both_definitions(tmp_path, capsys):
 def test_verdict_constants_are_distinct():
     """The per-pair table's verdict codes."""
     assert len({CORRECT, WRONG, UNVERIFIABLE}) == 3
+
+
+def test_pipeline_scores_labels_live_as_the_report_does(tmp_path):
+    """Frames with ground truth: the pipeline's gt_label_* stats equal the offline report's."""
+    from assoc_logger_ros.dataset.labels import score_directory
+    scene = generate_scene(SceneConfig(seed=6, num_frames=40, num_walkers=5))
+    p = Pipeline(resolve({'log_dir': str(tmp_path), 'log_min_free_mb': 0.0,
+                          'log_writer': 'thread'}, env={}))
+    for fr in scene.frames:
+        p.process(fr.to_frame(with_embeddings=False))
+    p.close()
+    live = p.stats()
+    offline = score_directory(tmp_path)[0]['total']
+    for key in ('per_frame', 'consistent'):
+        assert live[f'gt_label_{key}_correct'] == offline[key]['correct']
+        assert live[f'gt_label_{key}_wrong'] == offline[key]['wrong']
+    plain = Pipeline(resolve({'log_dir': ''}, env={}))
+    plain.process(scene.frames[0].to_frame(with_gt=False))
+    assert not any(k.startswith('gt_label_') for k in plain.stats())

@@ -107,7 +107,8 @@ class PairTable:
 class SessionScorer:
     """Scores the samples of one session, in frame order, for both definitions."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeline: bool = True) -> None:
+        self.keep_timeline = timeline      # off for live use: memory stays bounded by tracks
         self.frame = _Identity()
         self.consistent = _Identity()
         self.counts = {'per_frame': Counts(), 'consistent': Counts()}
@@ -201,8 +202,13 @@ class SessionScorer:
             t, h = int(new_ids[d]), int(gt[d])
             self.frame.set(t, h)
             self.consistent.set(t, h)
-        self.timeline.append((int(a['stamp_ns']), n_ok, n_bad,
-                              int(a['est_id_switches_frame'])))
+        if self.keep_timeline:
+            self.timeline.append((int(a['stamp_ns']), n_ok, n_bad,
+                                  int(a['est_id_switches_frame'])))
+        for tid in removed if (removed := a.get('removed_track_ids')) is not None else ():
+            for ident in (self.frame, self.consistent):
+                ident.ref.pop(int(tid), None)
+                ident.seen.pop(int(tid), None)
 
 
 def sample_order(records: list[dict[str, Any]]) -> list[int]:
@@ -291,3 +297,33 @@ def iter_wrong(pairs: Mapping[str, np.ndarray], consistent: bool = False) -> Ite
     """Row numbers of wrong pairs in a per-pair table."""
     v = pairs['verdict_consistent' if consistent else 'verdict']
     return np.flatnonzero(v == WRONG)
+
+
+def snapshot_view(snap: Any) -> dict[str, Any] | None:
+    """What :meth:`SessionScorer.score` reads, from a live snapshot (None without ground truth).
+
+    Removed tracks are forgotten, so a long live run keeps memory bounded.
+    """
+    if snap.det_gt_ids is None:
+        return None
+    view = {'det_gt_ids': snap.det_gt_ids, 'assigned_track_ids': snap.assigned_track_ids,
+            'new_track_ids': snap.new_track_ids, 'track_ids': snap.track_ids,
+            'det_boxes': snap.det_boxes, 'stamp_ns': snap.stamp_ns,
+            'est_id_switches_frame': snap.est_id_switches_frame,
+            'removed_track_ids': snap.removed_track_ids}
+    if snap.gt_boxes is not None and snap.gt_object_ids is not None:
+        view['gt_boxes'], view['gt_ids'] = snap.gt_boxes, snap.gt_object_ids
+    return view
+
+
+def live_values(scorer: SessionScorer) -> dict[str, Any]:
+    """Flat ``gt_label_*`` diagnostics of a live scorer (the node, with ``gt_topic``)."""
+    out: dict[str, Any] = {}
+    for key, c in scorer.counts.items():
+        if key == 'consistent' and not scorer.has_boxes:
+            continue
+        d = c.as_dict()
+        out[f'gt_label_{key}_accuracy'] = d['accuracy'] if d['accuracy'] is not None else ''
+        for f in ('correct', 'wrong', 'unverifiable', 'missed_continuations', 'flip_backs'):
+            out[f'gt_label_{key}_{f}'] = d[f]
+    return out
