@@ -344,7 +344,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
     size_meta: dict[str, Any] = {}
     if info_conns and not (node_cfg.image_width > 0 and node_cfg.image_height > 0):
         size = _camera_info_size(reader, info_conns)
-        if size is not None:   # the bag's own size beats the box extent and the fallback
+        if size is not None:   # the bag's own size beats the fixed fallback
             settings = settings.replace(image_width=size[0], image_height=size[1])
             size_meta = {'camera_info': f'{size[0]}x{size[1]}'}
     sid = session_id or settings.recorder.session_id or session_id_for(bag_path,
