@@ -290,3 +290,23 @@ def test_pipeline_scores_labels_live_as_the_report_does(tmp_path):
     plain = Pipeline(resolve({'log_dir': ''}, env={}))
     plain.process(scene.frames[0].to_frame(with_gt=False))
     assert not any(k.startswith('gt_label_') for k in plain.stats())
+
+
+def test_report_counts_pairs_that_label_weights_ignore():
+    """A wrong pair with weight 0 is counted as ignored; the verdicts themselves stay."""
+    box_a, box_b = [0, 0, 10, 20], [30, 0, 40, 20]
+
+    def sample(gt, weights=None):
+        a = {'det_gt_ids': np.array(gt), 'assigned_track_ids': np.array([1, 2]),
+             'new_track_ids': np.array([-1, -1]), 'track_ids': np.array([1, 2]),
+             'det_boxes': np.array([box_a, box_b], float), 'stamp_ns': 0,
+             'est_id_switches_frame': 0, 'origin_track_ids': np.array([1, 2]),
+             'origin_det_gt_ids': np.array([10, 20])}
+        if weights is not None:
+            a['label_weights'] = np.array(weights, np.float32)
+        return a
+    sc = SessionScorer()
+    sc.score(sample([10, 20]))
+    sc.score(sample([10, 30], weights=[1, 0]))
+    c = sc.counts['per_frame'].as_dict()
+    assert (c['correct'], c['wrong'], c['ignored_wrong'], c['ignored_correct']) == (3, 1, 1, 0)

@@ -58,6 +58,8 @@ class Counts:
     unverifiable: int = 0
     missed: int = 0
     flip_backs: int = 0
+    ignored_correct: int = 0    # label_weights 0 (set by filter) on a correct / wrong pair
+    ignored_wrong: int = 0
 
     @property
     def accuracy(self) -> float | None:
@@ -71,7 +73,8 @@ class Counts:
         return {'correct': self.correct, 'wrong': self.wrong, 'unverifiable': self.unverifiable,
                 'verifiable': self.correct + self.wrong, 'missed_continuations': self.missed,
                 'flip_backs': self.flip_backs,
-                'accuracy': None if acc is None else round(acc, 6)}
+                'accuracy': None if acc is None else round(acc, 6),
+                'ignored_correct': self.ignored_correct, 'ignored_wrong': self.ignored_wrong}
 
 
 @dataclass
@@ -143,6 +146,7 @@ class SessionScorer:
         before_c = dict(self.consistent.ref)
         cf, cc = self.counts['per_frame'], self.counts['consistent']
         n_ok = n_bad = 0
+        weights = a.get('label_weights')
         for d in np.flatnonzero(assigned >= 0):
             t, h = int(assigned[d]), int(gt[d])
             # per-frame definition
@@ -183,6 +187,10 @@ class SessionScorer:
                 cc.flip_backs += flip_c
             else:
                 cc.unverifiable += 1
+            if weights is not None and weights[d] < 1.0:
+                for counts, verdict in ((cf, vf), (cc, vc)):
+                    counts.ignored_correct += verdict == CORRECT
+                    counts.ignored_wrong += verdict == WRONG
             if table is not None:
                 row = {k: float(conf[k][d]) for k in CONFIDENCE_KEYS}
                 row.update({k: float(a[k][d]) for k in PAIR_EXTRA})
@@ -259,7 +267,8 @@ def build_report(scorers: Mapping[str, SessionScorer]) -> dict[str, Any]:
     for name, sc in scorers.items():
         for key, c in sc.counts.items():
             t = total[key]
-            for f in ('correct', 'wrong', 'unverifiable', 'missed', 'flip_backs'):
+            for f in ('correct', 'wrong', 'unverifiable', 'missed', 'flip_backs',
+                      'ignored_correct', 'ignored_wrong'):
                 setattr(t, f, getattr(t, f) + getattr(c, f))
         sessions[name] = {k: c.as_dict() for k, c in sc.counts.items()
                           if k == 'per_frame' or sc.has_boxes}
@@ -271,9 +280,13 @@ def build_report(scorers: Mapping[str, SessionScorer]) -> dict[str, Any]:
 
 def _line(name: str, c: Mapping[str, Any]) -> str:
     acc = 'n/a' if c['accuracy'] is None else f'{100 * c["accuracy"]:.2f}%'
-    return (f'{name}: {c["verifiable"]} verifiable pairs, {acc} correct, {c["wrong"]} wrong '
+    text = (f'{name}: {c["verifiable"]} verifiable pairs, {acc} correct, {c["wrong"]} wrong '
             f'({c["flip_backs"]} flip-backs), {c["unverifiable"]} unverifiable, '
             f'{c["missed_continuations"]} missed continuations')
+    if c['ignored_correct'] or c['ignored_wrong']:
+        text += (f'; label_weights 0 on {c["ignored_wrong"]} wrong and {c["ignored_correct"]} '
+                 'correct pairs')
+    return text
 
 
 def format_text(report: Mapping[str, Any]) -> str:
