@@ -27,8 +27,9 @@ def label_plots(directory: str | Path, plt: Any, save: Callable[[Any, str], None
         tl = np.asarray(sc.timeline, np.float64).reshape(-1, 4)
         if not len(tl):
             continue
-        ok = np.convolve(tl[:, 1], np.ones(WINDOW), 'same')
-        bad = np.convolve(tl[:, 2], np.ones(WINDOW), 'same')
+        win = np.ones(min(WINDOW, len(tl)))    # 'same' keeps the length only for short kernels
+        ok = np.convolve(tl[:, 1], win, 'same')
+        bad = np.convolve(tl[:, 2], win, 'same')
         acc = np.divide(ok, ok + bad, out=np.full(len(tl), np.nan), where=ok + bad > 0)
         ax.plot((tl[:, 0] - tl[0, 0]) / 1e9, 100 * acc, lw=0.9, label=name[:40])
     ax.set_xlabel('session time (s)')
@@ -47,6 +48,8 @@ def label_plots(directory: str | Path, plt: Any, save: Callable[[Any, str], None
         x = pairs[key].astype(np.float64)
         for mask, label in ((v == CORRECT, 'right'), (v == WRONG, 'wrong')):
             vals = x[mask & np.isfinite(x)]
+            if not vals.size:
+                continue
             ax.hist(np.clip(vals, bins[0], bins[-1]), bins=bins, density=True, alpha=0.6,
                     label=f'{label} labels, n={vals.size}')
         ax.set_xlabel(key)
