@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     'prune': 'prune',
     'merge': 'merge',
     'report': 'report',
+    'labels': 'labels',
     'replay': 'replay',
     'mot2bag': 'mot2bag',
     'demo': 'demo',

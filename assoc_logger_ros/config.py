@@ -294,10 +294,14 @@ class NodeConfig(_Validated):
         '', 'ReID model for embedding_source=plugin: module:callable returning an object '
         'with embed(image, boxes, mask) -> (N, E).')
     image_width: int = _param(
-        0, 'Image width used when no mask or image is joined (0: the largest box extent).',
+        0, 'Image width used when no mask or image is joined (0: the '
+        '/camera_info of a replayed bag, else a fixed 1920x1080, said once and recorded as '
+        'size_source).',
         lo=0, hi=100000, unit='px')
     image_height: int = _param(
-        0, 'Image height used when no mask or image is joined (0: the largest box extent).',
+        0, 'Image height used when no mask or image is joined (0: the '
+        '/camera_info of a replayed bag, else a fixed 1920x1080, said once and recorded as '
+        'size_source).',
         lo=0, hi=100000, unit='px')
     join_queue_size: int = _param(
         30, 'Messages each stamp-join buffer holds before the oldest is released.',

@@ -32,6 +32,8 @@ class Frame:
             dropped as invalid leave gaps).
         gt_ids: (N,) int64 ground-truth identity per detection (-1 unknown), or None.
         class_names: (N,) original class labels as strings (for message round trips).
+        gt_boxes, gt_object_ids: (G, 4) xyxy px and (G,) identities of every ground-truth
+            object of the frame, or None; recorded only to score labels, never to make them.
         warnings: what :func:`make_frame` removed or repaired, one line each.
     """
 
@@ -49,6 +51,9 @@ class Frame:
     gt_ids: NDArray[np.int64] | None = None
     class_names: tuple[str, ...] | None = None
     warnings: tuple[str, ...] = field(default=())
+    gt_boxes: NDArray[np.float64] | None = None
+    gt_object_ids: NDArray[np.int64] | None = None
+    size_source: str = ''
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])

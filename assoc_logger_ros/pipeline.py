@@ -8,6 +8,7 @@ the tracker and starts a new session, so samples from before and after never sha
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import datetime
 import os
 import time
@@ -16,6 +17,7 @@ import uuid
 
 from assoc_logger_ros.config import RecorderConfig, Settings
 from assoc_logger_ros.frame import Frame
+from assoc_logger_ros.recording.origin import Origin, origin_of
 from assoc_logger_ros.recording.process_writer import ProcessWriter
 from assoc_logger_ros.recording.shard_writer import writer_class
 from assoc_logger_ros.recording.writer import RecorderError, SampleWriter
@@ -81,6 +83,9 @@ class Pipeline:
         self.resets = 0
         self.input_warnings = 0
         self._drop_warned: dict[str, float] = {}
+        self._size_warned = False
+        self._origin: Origin | None = None   # new tracks of a frame that was no sample
+        self.label_scorer: Any = None        # SessionScorer once frames carry ground truth
         self.writer: SampleWriter | ProcessWriter | None = None
         self.logging_off_reason = ''
         log_dir = settings.recorder.log_dir
@@ -109,13 +114,26 @@ class Pipeline:
             self.new_session(f'stamp went backwards from {self._last_stamp_ns} to '
                              f'{frame.stamp_ns} ns')
         self._last_stamp_ns = frame.stamp_ns
+        if frame.size_source == 'fallback' and not self._size_warned:
+            self._size_warned = True
+            self._warn(f'image size unknown (no mask, image, camera_info or image_width/'
+                       f'image_height): features are normalised by a fixed {frame.width}x'
+                       f'{frame.height}, recorded as size_source "fallback" in the metadata')
         snap = self.tracker.update(frame)
         self.frames += 1
         if self.tracker.last_input_drops:
             self._warn_input_drops(frame)
-        if (self.writer is not None and self.logging_enabled
-                and snap.num_tracks > 0 and snap.num_detections > 0):
-            self.writer.submit(snap, self.session_id, self._metadata)
+        if snap.det_gt_ids is not None:    # ground truth (bench or gt_topic): score the labels
+            self._score_labels(snap)
+        if self.writer is not None and self.logging_enabled and snap.num_detections > 0:
+            if snap.num_tracks > 0:
+                out = snap
+                if self._origin is not None:   # tracks started in the frame before: carried
+                    out = dataclasses.replace(snap, origin=self._origin)
+                    self._origin = None
+                self.writer.submit(out, self.session_id, self._metadata)
+            else:
+                self._origin = origin_of(snap)
         return snap
 
     def _warn_input_drops(self, frame: Frame) -> None:
@@ -135,12 +153,22 @@ class Pipeline:
                 self.input_warnings += 1
                 self._warn(f'frame {frame.frame_idx} (stamp {frame.stamp_ns}): {text}')
 
+    def _score_labels(self, snap: AssociationSnapshot) -> None:
+        from assoc_logger_ros.dataset.labels import SessionScorer, snapshot_view
+        if self.label_scorer is None:
+            self.label_scorer = SessionScorer(timeline=False)
+        view = snapshot_view(snap)
+        if view is not None:
+            self.label_scorer.score(view)
+
     def new_session(self, reason: str) -> None:
         """Reset the tracker and label what follows as a new session."""
         self._session_count += 1
         self.resets += 1
         self.session_id = f'{self._base_session}.{self._session_count}'
         self.tracker.reset()
+        self._origin = None
+        self.label_scorer = None
         self._last_stamp_ns = None
         self._warn(f'{reason}: tracker reset, new session {self.session_id}')
 
@@ -162,6 +190,9 @@ class Pipeline:
         }
         if self.writer is not None:
             out.update({f'writer_{k}': v for k, v in self.writer.stats().items()})
+        if self.label_scorer is not None:
+            from assoc_logger_ros.dataset.labels import live_values
+            out.update(live_values(self.label_scorer))
         return out
 
     def close(self) -> None:

@@ -215,10 +215,11 @@ def test_merge_same_dir_names_stay_distinct(tmp_path):
 
 
 def test_report_writes_pngs(data, tmp_path):
-    """Report writes the four plots as PNG files."""
+    """Report writes the four plots as PNG files (+ two label plots: this data has gt)."""
     files = report(data, tmp_path / 'rep')
     assert {f.name for f in files} == {'tracks_detections.png', 'cost_distribution.png',
-                                       'visibility.png', 'matched_pairs.png'}
+                                       'visibility.png', 'matched_pairs.png',
+                                       'label_accuracy.png', 'wrong_labels.png'}
     for f in files:
         assert f.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 

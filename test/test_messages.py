@@ -140,12 +140,13 @@ def test_color_image_bgr_and_mono_become_rgb():
     assert mono.shape == (4, 5, 3) and (mono[:, :, 2] == rgb[:, :, 0]).all()
 
 
-def test_frame_size_prefers_mask_then_configured_then_boxes():
-    """Frame size comes from the mask, else the configured size, else the box extent."""
+def test_frame_size_prefers_mask_then_configured_then_fallback():
+    """Frame size comes from the mask, else the configured size, else a fixed fallback."""
     boxes = np.array([[0, 0, 99.5, 50.0]])
     assert m.frame_size(boxes, mask=np.zeros((20, 30))) == (30, 20)
     assert m.frame_size(boxes, width=640, height=480) == (640, 480)
-    assert m.frame_size(boxes) == (100, 50)
+    assert m.frame_size(boxes) == m.FALLBACK_SIZE      # never the box extent
+    assert m.frame_size_source()[2] == 'fallback'
 
 
 

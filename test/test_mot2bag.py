@@ -53,7 +53,7 @@ def _convert(seq: Path, out: Path, *extra: str) -> int:
 def test_one_message_per_frame_stamped_by_frame_rate(seq, tmp_path):
     """Every frame 1..seqLength gives a message (empty when no detection) at frame / fps."""
     assert _convert(seq, tmp_path / 'bag') == 0
-    msgs = list(bagio.read_messages(tmp_path / 'bag'))
+    msgs = list(bagio.read_messages(tmp_path / 'bag', topics=['/detections']))
     assert [m[0] for m in msgs] == ['/detections'] * 4
     assert [t for _, t, _ in msgs] == [100_000_000, 200_000_000, 300_000_000, 400_000_000]
     assert [bagio.stamp_ns(m) for _, _, m in msgs] == [t for _, t, _ in msgs]
@@ -64,7 +64,8 @@ def test_boxes_scores_and_class_survive(seq, tmp_path):
     """MOT x, y, w, h and score come back as the message's box and hypothesis."""
     _convert(seq, tmp_path / 'bag')
     with bagio.open_reader(tmp_path / 'bag') as reader:
-        raw = next(iter(reader.messages()))[2]
+        conns = [c for c in reader.connections if c.topic == '/detections']
+        raw = next(iter(reader.messages(connections=conns)))[2]
     data = decode_detection_array(raw)
     np.testing.assert_allclose(data.bbox[:, [0, 1, 3, 4]], [[25, 50, 30, 60], [115, 50, 30, 60]])
     np.testing.assert_allclose(data.result_scores, [0.9, 0.8])
@@ -91,6 +92,20 @@ def test_replay_labels_detections_with_gt_ids(seq, tmp_path):
         s = load(tmp_path / 'log' / json.loads(line)['npz'])
         labelled[int(s['stamp_ns'])] = s['det_gt_ids'][np.argsort(s['det_source_index'])]
     assert labelled[200_000_000].tolist() == [1, 2]
+
+
+def test_image_size_travels_on_camera_info(seq, tmp_path):
+    """The bag carries seqinfo's 640x480 once on /camera_info; replay normalises by it."""
+    _convert(seq, tmp_path / 'bag')
+    infos = list(bagio.read_messages(tmp_path / 'bag', topics=['/camera_info']))
+    assert [(m.width, m.height) for _, _, m in infos] == [(640, 480)]
+    replay_bag(tmp_path / 'bag', resolve({'log_dir': str(tmp_path / 'log')}, env={}))
+    for line in (tmp_path / 'log' / 'manifest.jsonl').read_text().splitlines():
+        s = load(tmp_path / 'log' / json.loads(line)['npz'])
+        meta = json.loads(str(s['metadata']))
+        assert (meta['width'], meta['height'], meta['camera_info']) == (640, 480, '640x480')
+        np.testing.assert_allclose(s['det_features'][:, 2], s['det_boxes'][:, 2] / 640,
+                                   rtol=1e-6)
 
 
 def test_refuses_to_overwrite(seq, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+import re
 
 import numpy as np
 import pytest
@@ -77,9 +78,12 @@ def test_second_run_is_byte_identical(scene_bags, tmp_path):
 
 
 def test_mcap_and_sqlite3_give_the_same_samples(scene_bags, tmp_path):
-    """Storage format does not matter: same bag content, same sample bytes."""
-    replay_bag(scene_bags['mcap'], _settings(tmp_path / 'a', **SEG))
-    replay_bag(scene_bags['sqlite3'], _settings(tmp_path / 'b', **SEG))
+    """Storage format does not matter: same bag content, same sample bytes.
+
+    (The derived session ids differ, by the bags' fingerprints, so one is given.)
+    """
+    replay_bag(scene_bags['mcap'], _settings(tmp_path / 'a', session_id='s', **SEG))
+    replay_bag(scene_bags['sqlite3'], _settings(tmp_path / 'b', session_id='s', **SEG))
     assert _files(tmp_path / 'a') == _files(tmp_path / 'b')
 
 
@@ -104,12 +108,24 @@ def test_process_and_thread_writers_write_the_same_files(scene_bags, tmp_path):
 def test_session_id_is_derived_from_the_bag(scene_bags, tmp_path):
     """Session = bag name + bag start time, stored in every sample; a configured one wins."""
     result = replay_bag(scene_bags['mcap'], _settings(tmp_path / 'a'))
-    assert result.session_id == 'walk-1700000000000000000'
+    assert re.fullmatch(r'walk-1700000000000000000-[0-9a-f]{8}', result.session_id)
     first = json.loads((tmp_path / 'a' / 'manifest.jsonl').read_text().splitlines()[0])
     assert first['session'] == result.session_id
     mine = replay_bag(scene_bags['mcap'], _settings(tmp_path / 'b', session_id='run7'))
     assert mine.session_id == 'run7'
-    assert session_id_for(tmp_path / 'my bag!', 5) == 'my_bag-5'
+    assert re.fullmatch(r'my_bag-5-[0-9a-f]{8}', session_id_for(tmp_path / 'my bag!', 5))
+
+
+def test_session_ids_differ_between_bags_of_one_name(scene_bags, tmp_path):
+    """Two bags both called ``bag`` with the same start: other ids; a copy keeps its id."""
+    import shutil
+    a, b, c = tmp_path / 'x' / 'bag', tmp_path / 'y' / 'bag', tmp_path / 'z' / 'bag'
+    shutil.copytree(scene_bags['mcap'], a)
+    shutil.copytree(scene_bags['sqlite3'], b)
+    shutil.copytree(scene_bags['mcap'], c)
+    ids = [session_id_for(p, 1700000000000000000) for p in (a, b, c)]
+    assert ids[0] != ids[1]
+    assert ids[0] == ids[2] == session_id_for(a, 1700000000000000000)
 
 
 def test_ground_truth_labels_follow_the_scene(scene, scene_bags, tmp_path):

@@ -37,6 +37,8 @@ TOPIC_DETECTIONS = '/detections'
 TOPIC_MASKS = '/masks'
 TOPIC_IMAGE = '/image'
 TOPIC_GT = '/gt'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+TOPIC_CAMERA_INFO = '/camera_info'
 STORAGES = ('mcap', 'sqlite3')
 
 # The ROS 2 distribution whose std_msgs/geometry_msgs/sensor_msgs definitions the bags embed.
@@ -146,6 +148,17 @@ def image(stamp: int, array: NDArray[Any], encoding: str, frame_id: str = 'camer
         header=_header(stamp, frame_id), height=h, width=w, encoding=encoding,
         is_bigendian=0, step=w * a.itemsize * channels,
         data=np.frombuffer(a.tobytes(), dtype=np.uint8))
+
+
+def camera_info(stamp: int, width: int, height: int, frame_id: str = 'camera') -> Any:
+    """A sensor_msgs/CameraInfo carrying only the image size (no calibration)."""
+    t = typestore().types
+    z = np.zeros
+    return t[CAMERA_INFO](
+        header=_header(stamp, frame_id), height=int(height), width=int(width),
+        distortion_model='', d=z(0), k=z(9), r=z(9), p=z(12), binning_x=0, binning_y=0,
+        roi=t['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
+                                                  do_rectify=False))
 
 
 def serialize(msg: Any) -> bytes:
@@ -311,8 +324,8 @@ def write_mot_sequence(seq_dir: str | Path, det_file: str | Path, path: str | Pa
     array, so time still passes), stamped ``frame / frameRate`` seconds like the ``mot``
     command's frames; class_id ``'0'`` (class 0, as the ``mot`` command uses). With ``with_gt``
     the ground-truth rows the evaluation counts (``conf == 1`` and class 1, pedestrian) go to
-    ``/gt`` with their identity as ``id`` and class_id ``'1'``. Returns counts (and the
-    sequence's image ``width``/``height``, which the message type cannot carry).
+    ``/gt`` with their identity as ``id`` and class_id ``'1'``. The sequence's image size goes
+    to ``/camera_info`` once, at the first stamp (replay reads it). Returns counts and the size.
     """
     from assoc_logger_ros import motchallenge as mot
 
@@ -338,6 +351,8 @@ def write_mot_sequence(seq_dir: str | Path, det_file: str | Path, path: str | Pa
     with BagWriter(path, storage=storage) as bag:
         for k, f in enumerate(range(int(first_frame), last + 1)):
             stamp = mot.frame_stamp_ns(f, info.frame_rate)
+            if k == 0:   # the image size, which Detection2DArray cannot carry
+                bag.write(TOPIC_CAMERA_INFO, camera_info(stamp, info.width, info.height))
             if with_gt:
                 g = gt_by_frame.get(f, np.zeros((0, 9)))
                 boxes = np.column_stack([g[:, 2], g[:, 3], g[:, 2] + g[:, 4], g[:, 3] + g[:, 5]])

@@ -11,8 +11,9 @@ Differences from the node, all deliberate:
 
 - Nothing is dropped for speed: the writer runs with ``log_wait_when_full`` (and the replay waits
   for queue room before each frame), so the output never depends on disk speed.
-- The session id is derived from the bag (``<bag name>-<start time ns>``) unless one is
-  configured, so replaying a bag twice into two empty directories gives byte-identical samples.
+- The session id is derived from the bag (``<bag name>-<start time ns>-<fingerprint>``)
+  unless one is configured, so replaying a bag twice into two empty directories gives
+  byte-identical samples.
 - Ground truth: a ``/gt`` topic (see :mod:`.bagio`) is matched to each frame's detections by
   stamp and box IoU >= 0.5 (one-to-one, highest total IoU); the matched identity goes into
   ``Frame.gt_ids`` and so into the samples' ``det_gt_ids``; unmatched detections get -1.
@@ -132,13 +133,40 @@ class ReplayResult:
         return '\n'.join(lines)
 
 
+def bag_fingerprint(bag: str | Path) -> str:
+    """8 hex digits that tell bags apart, the same for the same bag wherever it lies.
+
+    Hashes ``metadata.yaml`` (topics, message counts, start and duration) and the name, size and
+    first 64 KiB of every storage file; neither paths nor modification times enter it.
+    """
+    import hashlib
+    path = Path(bag)
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file()) \
+        if path.is_dir() else []
+    for f in files:
+        try:
+            size = f.stat().st_size
+            with open(f, 'rb') as fh:
+                head = fh.read(1 << 16) if f.name != 'metadata.yaml' else fh.read()
+        except OSError:
+            continue
+        digest.update(f'{f.name}\0{size}\0'.encode())
+        digest.update(head)
+    return digest.hexdigest()[:8]
+
+
 def session_id_for(bag: str | Path, start_ns: int) -> str:
-    """Session label of a replay: bag name + bag start time (same bag, same label)."""
+    """Session label of a replay: bag name, start time and fingerprint (same bag, same label).
+
+    The fingerprint keeps bags that share a folder name and start time (``bag``, ``bag``, ...)
+    apart once merged.
+    """
     name = Path(bag).resolve().name
     if Path(bag).is_file():
         name = Path(bag).resolve().parent.name
     safe = re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_') or 'bag'
-    return f'{safe}-{int(start_ns)}'
+    return f'{safe}-{int(start_ns)}-{bag_fingerprint(bag)}'
 
 
 class Progress:
@@ -311,6 +339,14 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
 
     # Offline: wait for the disk rather than drop a sample, so output never depends on speed.
     settings = settings.replace(log_wait_when_full=True)
+    info_conns = [c for c in by_topic.get(bagio.TOPIC_CAMERA_INFO, [])
+                  if c.msgtype == bagio.CAMERA_INFO]
+    size_meta: dict[str, Any] = {}
+    if info_conns and not (node_cfg.image_width > 0 and node_cfg.image_height > 0):
+        size = _camera_info_size(reader, info_conns)
+        if size is not None:   # the bag's own size beats the fixed fallback
+            settings = settings.replace(image_width=size[0], image_height=size[1])
+            size_meta = {'camera_info': f'{size[0]}x{size[1]}'}
     sid = session_id or settings.recorder.session_id or session_id_for(bag_path,
                                                                        reader.start_time)
     result = ReplayResult(bag=str(bag_path), session_id=sid,
@@ -348,7 +384,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
     for conn in gt_conns:
         topic_of[conn.id] = 'gt'
     for conn in reader.connections:
-        if conn.id not in topic_of:
+        if conn.id not in topic_of and conn not in info_conns:
             result.skip(f'on {conn.topic} (not used)', conn.msgcount)
 
     fast_ok = fast_decode and settings.node.fast_cdr and all(
@@ -363,7 +399,7 @@ def _replay_open(reader: Any, bag_path: Path, settings: Settings, det_topic: str
         msg = reader.deserialize(raw, msgtype)
         return conv.stamp_to_ns(msg.header.stamp), msg, conv.detection_arrays(msg)
 
-    metadata = {'bag': bag_path.resolve().name, **(extra_metadata or {})}
+    metadata = {'bag': bag_path.resolve().name, **size_meta, **(extra_metadata or {})}
     log_dir = result.log_dir
     if writer_process is None:
         writer_process = (os.cpu_count() or 1) > 1
@@ -483,6 +519,24 @@ def _read_messages(reader: Any, connections: list[Any], bag_path: Path, result: 
                 f'{type(err).__name__}: {err} (samples written so far are kept and valid)'
             ) from None
         yield item
+
+
+def _camera_info_size(reader: Any, conns: list[Any]) -> tuple[int, int] | None:
+    """(width, height) of the first readable CameraInfo with a size, else None.
+
+    A bag that cannot be read here gives None: the main pass reports the read error cleanly.
+    """
+    try:
+        for _, _, raw in reader.messages(connections=conns):
+            try:
+                msg = reader.deserialize(raw, bagio.CAMERA_INFO)
+            except Exception:  # noqa: BLE001 - a bad message: try the next one
+                continue
+            if int(msg.width) > 0 and int(msg.height) > 0:
+                return int(msg.width), int(msg.height)
+    except Exception:  # noqa: BLE001 - rosbags, zstd, lz4, sqlite3, OSError...
+        return None
+    return None
 
 
 def _build_frame(joined: Joined, arrays: tuple[Any, ...], settings: Settings,

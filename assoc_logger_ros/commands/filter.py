@@ -1,6 +1,8 @@
 """Select samples by quality into a new directory (hard links, new manifest).
 
 Example: ``filter logs --out clean --max-session-switches 5 --min-visibility 0.5``.
+Per-pair: ``filter logs --out clean --label-preset recommended`` keeps every frame and sets
+``label_weights`` 0 on the pairs whose confidence keys fail the thresholds (docs/labels.md).
 """
 
 from __future__ import annotations
@@ -15,25 +17,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', required=True, metavar='DIR2',
                         help='new directory (must not exist or be empty)')
     select.add_arguments(parser)
+    from assoc_logger_ros.dataset import label_filter
+    label_filter.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Filter; 0 on success (unusable samples are skipped, with a warning), 1 on error."""
     import sys
 
-    from assoc_logger_ros.dataset import select
+    from assoc_logger_ros.dataset import label_filter, select
     from assoc_logger_ros.dataset.ops import filter_dataset
     from assoc_logger_ros.dataset.store import DatasetError
     from assoc_logger_ros.shards.layout import is_shard_dir
     if is_shard_dir(args.directory):  # shard layout in, shard layout out
         from assoc_logger_ros.shards.tools import filter_shards as filter_dataset
     try:
-        res = filter_dataset(args.directory, args.out, select.from_args(args))
+        res = filter_dataset(args.directory, args.out, select.from_args(args),
+                             label_filter.from_args(args))
     except DatasetError as exc:
         print(f'ERROR: {exc}', file=sys.stderr)
         return 1
     print(f'{res["selected"]} of {res["total"]} samples -> {res["out"]} '
-          f'({res["linked"]} linked, {res["copied"]} copied)')
+          f'({res["linked"]} linked, {res["copied"]} copied, {res["rewritten"]} rewritten)')
+    if res['rewritten']:
+        print(f'  label_weights 0 on {res["pairs_ignored"]} of {res["pairs_matched"]} matched '
+              'pairs')
     for why, n in sorted(res['rejected'].items()):
         print(f'  rejected {n}: {why}')
     for line in res['manifest_problems']:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     gt = f', {counts["gt_rows"]} ground-truth boxes on /gt' if args.with_gt else ''
     print(f'wrote {out} ({args.storage}): {counts["frames"]} frames, '
           f'{counts["detections"]} detections on /detections{gt}')
-    # Detection2DArray has no image size; the features need it (the node takes it as a param).
-    print(f'replay it with: python -m assoc_logger_ros replay {out} --log-dir DIR '
-          f'--image-width {counts["width"]} --image-height {counts["height"]}')
+    # Detection2DArray has no image size: /camera_info carries it, replay reads it
+    print(f'image size {counts["width"]}x{counts["height"]} on /camera_info; replay it with: '
+          f'python -m assoc_logger_ros replay {out} --log-dir DIR')
     return 0

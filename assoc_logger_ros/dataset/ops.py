@@ -17,6 +17,7 @@ import zipfile
 
 import numpy as np
 
+from assoc_logger_ros.dataset.label_filter import LabelRule, confidence_of, label_weights
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import (
     Dataset,
@@ -43,30 +44,49 @@ def _reasons(drop: list[tuple[dict[str, Any], str]]) -> dict[str, int]:
 
 
 def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
-                   criteria: Criteria) -> dict[str, Any]:
+                   criteria: Criteria, rule: LabelRule | None = None) -> dict[str, Any]:
     """Copy the samples of ``src`` passing ``criteria`` into the new directory ``out``.
 
     Samples keep their names and records; files are hard-linked (copied across filesystems).
     A selected sample whose file is missing, not a regular file or structurally unsound is
     skipped and listed in ``skipped``; ``out`` appears only complete (:func:`staged_output`).
+    With a per-pair ``rule`` every kept sample is rewritten with ``label_weights`` (and the
+    confidence keys, when it predates them) instead.
     """
     ds = Dataset.open(src)
     keep, drop = split(ds.records, criteria)
-    how = {'link': 0, 'copy': 0}
+    how = {'link': 0, 'copy': 0, 'rewritten': 0}
+    pairs = {'matched': 0, 'ignored': 0}
     placed: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     with staged_output(out) as dst:
         for rec in keep:
             try:
-                how[place_sample(ds.path(rec), dst / rec['npz'])] += 1
+                if rule is None or rule.is_empty():
+                    how[place_sample(ds.path(rec), dst / rec['npz'])] += 1
+                    placed.append(rec)
+                    continue
+                arrays = ds.load(rec)
+                for key, value in confidence_of(arrays).items():
+                    arrays.setdefault(key, value)
+                weights = label_weights(arrays, rule)
+                arrays['label_weights'] = weights
+                content = encode(arrays, _compressed(ds.path(rec)))
+                write_atomic(dst / rec['npz'], content, fsync=False)
             except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
                 skipped.append((rec['npz'], unusable_reason(exc)))
                 continue
-            placed.append(rec)
+            matched = np.asarray(arrays['assigned_track_ids']) >= 0
+            pairs['matched'] += int(matched.sum())
+            pairs['ignored'] += int((matched & (weights < 1.0)).sum())
+            placed.append(manifest.record_from_arrays(arrays, rec['npz'], len(content)))
+            how['rewritten'] += 1
         manifest.write(dst, placed)
     return {'source': str(ds.directory), 'out': str(out), 'total': len(ds.records),
             'selected': len(placed), 'linked': how['link'], 'copied': how['copy'],
-            'rejected': _reasons(drop), 'skipped': skipped, 'manifest_problems': ds.problems}
+            'rewritten': how['rewritten'], 'pairs_matched': pairs['matched'],
+            'pairs_ignored': pairs['ignored'], 'rejected': _reasons(drop), 'skipped': skipped,
+            'manifest_problems': ds.problems}
 
 
 def _is_sample_file(name: str) -> bool:

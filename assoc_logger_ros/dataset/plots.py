@@ -111,4 +111,7 @@ def report(directory: str | os.PathLike[str], out: str | os.PathLike[str] | None
     ax.set_title('Matched pairs over time (dashed: seed target 5k-10k)')
     ax.legend(fontsize='small')
     save(fig, 'matched_pairs.png')
+    if any(r.get('has_gt') for r in recs):
+        from assoc_logger_ros.dataset.label_plots import label_plots
+        label_plots(ds.directory, plt, save)
     return written

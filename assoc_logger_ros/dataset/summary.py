@@ -103,7 +103,8 @@ def format_text(s: dict[str, Any]) -> str:
         f'dets/sample:      {spread(s["detections_per_sample"])}',
         f'matched pairs:    {s["matched_pairs"]} (seed target {s["seed_target"]["min"]}-'
         f'{s["seed_target"]["max"]}: {s["seed_target"]["status"]})',
-        f'ground truth:     {s["samples_with_gt"]} samples',
+        f'ground truth:     {s["samples_with_gt"]} samples'
+        + (' (label accuracy: `labels DIR`)' if s['samples_with_gt'] else ''),
         f'sessions:         {len(s["sessions"])}',
     ]
     for name, info in s['sessions'].items():

@@ -127,19 +127,30 @@ def detection_arrays(msg: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]
     return boxes, raw[:, 4].copy(), classes
 
 
+FALLBACK_SIZE = (1920, 1080)  # used (and recorded) when nothing tells the image size
+
+
+def frame_size_source(*, mask: np.ndarray | None = None, image: np.ndarray | None = None,
+                      width: int = 0, height: int = 0) -> tuple[int, int, str]:
+    """(width, height, source) for feature normalisation: mask, image, configured, fallback.
+
+    Never the box extent (that would give every frame its own scale); ``fallback`` is the
+    fixed :data:`FALLBACK_SIZE`, recorded in the sample metadata as ``size_source``.
+    """
+    for arr, name in ((mask, 'mask'), (image, 'image')):
+        if arr is not None:
+            return int(arr.shape[1]), int(arr.shape[0]), name
+    if width > 0 and height > 0:
+        return width, height, 'setting'
+    return FALLBACK_SIZE[0], FALLBACK_SIZE[1], 'fallback'
+
+
 def frame_size(boxes: NDArray[np.float64], *, mask: np.ndarray | None = None,
                image: np.ndarray | None = None, width: int = 0,
                height: int = 0) -> tuple[int, int]:
-    """Image size for feature normalisation: mask, then image, then configured, then boxes."""
-    for arr in (mask, image):
-        if arr is not None:
-            return int(arr.shape[1]), int(arr.shape[0])
-    if width > 0 and height > 0:
-        return width, height
-    finite = boxes[np.isfinite(boxes).all(axis=1)] if boxes.size else boxes
-    w = int(math.ceil(finite[:, 2].max())) if finite.size else 1
-    h = int(math.ceil(finite[:, 3].max())) if finite.size else 1
-    return max(w, 1), max(h, 1)
+    """Image size for feature normalisation (see :func:`frame_size_source`)."""
+    w, h, _ = frame_size_source(mask=mask, image=image, width=width, height=height)
+    return w, h
 
 
 Embed = Callable[[NDArray[np.float64]], tuple[np.ndarray, np.ndarray]]
@@ -171,12 +182,13 @@ def arrays_to_frame(stamp_ns: int, boxes: NDArray[np.float64], scores: NDArray[n
                     embedding_valid: np.ndarray | None = None) -> Frame:
     """Same as :func:`detections_to_frame` from already extracted arrays (fast CDR path)."""
     class_ids = np.fromiter((registry.id_of(c) for c in classes), np.int64, len(classes))
-    w, h = frame_size(boxes, mask=mask, image=image, width=width, height=height)
+    w, h, size_source = frame_size_source(mask=mask, image=image, width=width, height=height)
     if embed is not None and embeddings is None and len(classes):
         embeddings, embedding_valid = embed(boxes)
-    return make_frame(stamp_ns, boxes, scores, width=w, height=h, class_ids=class_ids,
-                      frame_idx=frame_idx, embeddings=embeddings,
-                      embedding_valid=embedding_valid, mask=mask, class_names=list(classes))
+    frame = make_frame(stamp_ns, boxes, scores, width=w, height=h, class_ids=class_ids,
+                       frame_idx=frame_idx, embeddings=embeddings,
+                       embedding_valid=embedding_valid, mask=mask, class_names=list(classes))
+    return replace(frame, size_source=size_source)
 
 
 # ------------------------------------------------------------------ ground truth (node + replay)
@@ -247,7 +259,9 @@ def label_frame(frame: Frame, det_boxes: NDArray[np.float64], gt_boxes: NDArray[
     bad ones); the node and the replay both label frames with this function.
     """
     ids = match_gt(det_boxes, gt_boxes, gt_ids)[frame.source_index]
-    return replace(frame, gt_ids=ids)
+    return replace(frame, gt_ids=ids,
+                   gt_boxes=np.asarray(gt_boxes, np.float64).reshape(-1, 4),
+                   gt_object_ids=np.asarray(gt_ids, np.int64).reshape(-1))
 
 
 # encoding -> (numpy dtype without byte order, channels)

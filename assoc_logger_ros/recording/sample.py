@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from assoc_logger_ros.recording.schema import FIELDS, SCHEMA_VERSION
+from assoc_logger_ros.tracking import confidence
 from assoc_logger_ros.tracking.snapshot import AssociationSnapshot
 
 
@@ -53,6 +54,8 @@ def metadata_json(snap: AssociationSnapshot, metadata: Mapping[str, Any] | None,
                   embed_cap: int) -> str:
     """The ``metadata`` string: caller's keys plus width, height, fps; sorted, compact."""
     meta: dict[str, Any] = dict(metadata or {})
+    if snap.size_source:
+        meta['size_source'] = snap.size_source
     meta.update({'width': int(snap.width), 'height': int(snap.height),
                  'fps': float(snap.frame_rate), 'embed_cap': int(embed_cap),
                  'schema_version': SCHEMA_VERSION})
@@ -96,11 +99,21 @@ def build(snap: AssociationSnapshot, session_id: str, metadata: Mapping[str, Any
         'new_track_ids': snap.new_track_ids,
         'est_id_switches': snap.est_id_switches,
         'est_id_switches_frame': snap.est_id_switches_frame,
+        'gt_boxes': (None if snap.gt_boxes is None or snap.det_gt_ids is None
+                     else np.reshape(snap.gt_boxes, (-1, 4))),
+        'gt_ids': None if snap.det_gt_ids is None else snap.gt_object_ids,
     }
+    if values['gt_boxes'] is None or values['gt_ids'] is None:
+        values['gt_boxes'] = values['gt_ids'] = None
+    if snap.origin is not None:
+        values.update(snap.origin.arrays())
+    values.update(confidence.pair_confidence(
+        values['cost_matrix'], values['mask_matrix'], snap.track_ids, snap.assigned_track_ids,
+        values['track_boxes'], values['det_boxes'], values['track_features']))
     arrays: dict[str, np.ndarray] = {}
     for f in FIELDS:
-        value = values[f.key]
-        if value is None:  # optional key absent (no ground truth)
+        value = values.get(f.key)
+        if value is None:  # optional key absent (no ground truth, no label weights)
             continue
         if f.dtype == 'U':
             arrays[f.key] = np.asarray(value)

@@ -101,6 +101,50 @@ FIELDS: tuple[Field, ...] = (
     Field('new_track_ids', 'int64', ('D',), 'Id of the track a detection started, else -1.'),
     Field('est_id_switches', 'int64', (), 'Estimated ID switches so far in the session.'),
     Field('est_id_switches_frame', 'int64', (), 'Estimated ID switches in this frame.'),
+    # per-pair confidence (tracking/confidence.py): about each detection's match, NaN where it
+    # matched no existing track; computed by the writer, recomputed by `filter` when absent
+    Field('pair_row_margin', 'float32', ('D',), "Runner-up cost in the matched track's row "
+          "(cheapest other eligible detection; 1.0 when none) minus the pair's cost; small "
+          'or negative: the track nearly took another detection. NaN when unmatched.',
+          optional=True),
+    Field('pair_col_margin', 'float32', ('D',), "Runner-up cost in the detection's column "
+          "(cheapest other eligible track; 1.0 when none) minus the pair's cost. NaN when "
+          'unmatched.', optional=True),
+    Field('pair_track_age', 'float32', ('D',), 'Age of the matched track at the match, in '
+          'nominal frames. NaN when unmatched.', optional=True),
+    Field('pair_time_since_update', 'float32', ('D',), 'Nominal frames since the matched '
+          "track's previous match (1 = matched in the previous frame). NaN when unmatched.",
+          optional=True),
+    Field('pair_iou', 'float32', ('D',), "Geometric IoU of the matched track's predicted box "
+          'with the detection. NaN when unmatched.', optional=True),
+    Field('pair_height_ratio', 'float32', ('D',), "Detection height over the matched track's "
+          'predicted height. NaN when unmatched.', optional=True),
+    Field('pair_rival_track_iou', 'float32', ('D',), 'Largest IoU of the detection with '
+          "another track's predicted box (0: none). NaN when unmatched.", optional=True),
+    Field('pair_rival_det_iou', 'float32', ('D',), "Largest IoU of the matched track's "
+          'predicted box with another detection (0: none). NaN when unmatched.',
+          optional=True),
+    Field('pair_det_overlap', 'float32', ('D',), "Largest share of the detection's box "
+          'covered by one other detection (0: alone), set for every detection.',
+          optional=True),
+    Field('label_weights', 'float32', ('D',), "Weight of each detection's label in [0, 1] "
+          '(1 keep, 0 ignore its assigned_track_ids entry); absent means all ones. Set by '
+          '`filter --label-preset` / `--min-row-margin` ...', optional=True),
+    Field('gt_boxes', 'float64', ('G', 4), 'Every ground-truth object of the frame, px, only '
+          'to score labels (`labels` command); present with det_gt_ids when the source has '
+          'ground-truth boxes.', columns=('x1', 'y1', 'x2', 'y2'), optional=True),
+    Field('gt_ids', 'int64', ('G',), 'Identity of each gt_boxes row.', optional=True),
+    # tracks started in the frame before this sample when that frame was no sample (a
+    # session's first frame): O = how many; present only then (recording/origin.py)
+    Field('origin_stamp_ns', 'int64', (), 'Stamp of the frame whose new tracks these are.',
+          optional=True),
+    Field('origin_frame_idx', 'int64', (), 'frame_idx of that frame.', optional=True),
+    Field('origin_track_ids', 'int64', ('O',), 'Ids of the tracks it started.', optional=True),
+    Field('origin_det_boxes', 'float64', ('O', 4), 'The detections that started them, px.',
+          columns=('x1', 'y1', 'x2', 'y2'), optional=True),
+    Field('origin_det_scores', 'float32', ('O',), 'Their detector scores.', optional=True),
+    Field('origin_det_gt_ids', 'int64', ('O',), 'Their ground-truth identities (-1 unknown), '
+          'when the source has ground truth.', optional=True),
 )
 
 FIELDS_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
@@ -131,7 +175,9 @@ def schema_markdown() -> str:
         '(`log_embed_dim`). Shape `()` is a 0-d array (`int(sample[key])`); text keys are 0-d '
         'numpy unicode arrays',
         '(`str(sample[key])`). Keys marked *seed* are the seed schema, unchanged. '
-        '`det_gt_ids` is the only optional key.',
+        'Optional keys: `det_gt_ids`, `gt_boxes`, `gt_ids` (ground truth), the `pair_*` '
+        'confidence keys (samples written before them lack them), `label_weights` and the '
+        '`origin_*` keys (first sample of a session).',
         '',
         '| key | dtype | shape | description |',
         '|---|---|---|---|',
@@ -157,7 +203,9 @@ def schema_markdown() -> str:
         'visibility and scores lie in [0, 1];',
         'embedding columns past the original width are zero; `embed_truncated` agrees with the '
         'widths; `metadata` is',
-        'a JSON object with width, height and fps.',
+        'a JSON object with width, height and fps; `pair_*` keys (but `pair_det_overlap`) are '
+        'NaN exactly where a detection is unmatched;',
+        '`label_weights` lie in [0, 1]; `gt_boxes` and `gt_ids` come together.',
     ]
     return '\n'.join(lines) + '\n'
 

@@ -127,6 +127,7 @@ def _rule_errors(a: Mapping[str, np.ndarray], embed_cap: int | None) -> list[str
     if bool(a['embed_truncated']) != (max(widths.values()) > k):
         errors.append(f'embed_truncated is {bool(a["embed_truncated"])} but widths are '
                       f'{widths} for {k} columns')
+    errors += _optional_rule_errors(a, matched_mask)
     if not _text(a, 'session_id'):
         errors.append('session_id is empty')
     try:
@@ -140,6 +141,30 @@ def _rule_errors(a: Mapping[str, np.ndarray], embed_cap: int | None) -> list[str
             missing = [m for m in METADATA_REQUIRED if m not in meta]
             if missing:
                 errors.append(f'metadata lacks {", ".join(missing)}')
+    return errors
+
+
+_PAIR_KEYS = ('pair_row_margin', 'pair_col_margin', 'pair_track_age',
+              'pair_time_since_update', 'pair_iou', 'pair_height_ratio', 'pair_rival_track_iou',
+              'pair_rival_det_iou')
+
+
+def _optional_rule_errors(a: Mapping[str, np.ndarray], matched: np.ndarray) -> list[str]:
+    """Rules of the optional confidence, label-weight and ground-truth keys."""
+    errors = []
+    for key in _PAIR_KEYS:
+        if key in a and (np.isnan(a[key]) != ~matched).any():
+            errors.append(f'{key} is not NaN exactly where a detection is unmatched')
+    if 'pair_det_overlap' in a and not np.isfinite(a['pair_det_overlap']).all():
+        errors.append('pair_det_overlap has NaN or inf values')
+    if 'label_weights' in a:
+        w = a['label_weights']
+        if not (np.isfinite(w).all() and (w >= 0.0).all() and (w <= 1.0).all()):
+            errors.append('label_weights has values outside [0, 1]')
+    if ('gt_boxes' in a) != ('gt_ids' in a):
+        errors.append('gt_boxes and gt_ids must come together')
+    elif 'gt_boxes' in a and not np.isfinite(a['gt_boxes']).all():
+        errors.append('gt_boxes has NaN or inf values')
     return errors
 
 

@@ -423,6 +423,8 @@ class TrackerNode(Node):
             'writer_stopped_reason': stats.get('writer_stopped_reason') or '',
             'writer_last_error': stats.get('writer_last_error') or '',
         })
+        # label accuracy against gt_topic (only when given), last
+        values.update({k: v for k, v in stats.items() if k.startswith('gt_label_')})
         return values
 
     def _free_disk_mb(self) -> float:

@@ -16,7 +16,7 @@ stored object states, and are equally deterministic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 
 import numpy as np
@@ -125,7 +125,7 @@ class SceneFrame:
     def to_frame(self, *, with_mask: bool = False, with_embeddings: bool = True,
                  with_gt: bool = True) -> Frame:
         """The tracker input for this frame (through :func:`make_frame`)."""
-        return make_frame(
+        frame = make_frame(
             self.stamp_ns, self.det_boxes, self.det_scores, width=self.width,
             height=self.height, class_ids=self.det_classes, frame_idx=self.frame_idx,
             embeddings=self.det_embeddings if with_embeddings else None,
@@ -133,6 +133,10 @@ class SceneFrame:
             mask=self.mask() if with_mask else None,
             gt_ids=self.det_gt_ids if with_gt else None,
             class_names=[CLASS_NAMES[c] for c in self.det_classes])
+        if not with_gt:
+            return frame
+        return replace(frame, gt_boxes=np.asarray(self.obj_boxes, np.float64).reshape(-1, 4),
+                       gt_object_ids=np.asarray(self.obj_ids, np.int64))
 
 
 @dataclass(eq=False)

@@ -354,7 +354,9 @@ class ByteTracker:
             output_scores=tab.score[out], output_class_ids=tab.class_id[out],
             output_det_index=tab.det_index[out],
             est_id_switches_frame=switches, est_id_switches=self.est_id_switches,
-            removed_track_ids=removed_ids)
+            removed_track_ids=removed_ids,
+            gt_boxes=frame.gt_boxes, gt_object_ids=frame.gt_object_ids,
+            size_source=frame.size_source)
 
     # -- helpers ---------------------------------------------------------------------------
     def _drop_late_expired(self, now: int) -> _I64:

@@ -102,6 +102,10 @@ class AssociationSnapshot:
             the detection each came from (index into the D detections).
         est_id_switches_frame, est_id_switches: estimated ID switches this frame / so far.
         removed_track_ids: (R,) int64 tracks removed in this update.
+        gt_boxes, gt_object_ids: the frame's ground-truth objects (G, 4) / (G,), or None.
+        size_source: where width/height came from (``Frame.size_source``).
+        origin: tracks started in the previous frame that was no sample
+            (:class:`~assoc_logger_ros.recording.origin.Origin`), set by the pipeline, or None.
     """
 
     stamp_ns: int
@@ -136,6 +140,10 @@ class AssociationSnapshot:
     est_id_switches_frame: int
     est_id_switches: int
     removed_track_ids: NDArray[np.int64]
+    gt_boxes: NDArray[np.float64] | None = None
+    gt_object_ids: NDArray[np.int64] | None = None
+    size_source: str = ''
+    origin: Any = None
 
     @property
     def num_tracks(self) -> int:

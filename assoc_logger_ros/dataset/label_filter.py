@@ -1,0 +1,119 @@
+"""Per-pair label filtering: ``label_weights`` from the confidence keys, frames kept whole.
+
+A rule sets the weight of a matched detection to 0 (its ``assigned_track_ids`` entry is ignored
+by the trainer) when its pair fails any given threshold; unmatched detections and pairs passing
+every threshold keep weight 1. Weights already in a sample are kept where lower (filters
+compose). Ground truth is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS, from_arrays
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Thresholds a matched pair must pass to keep its label; None: not checked."""
+
+    min_row_margin: float | None = None
+    min_col_margin: float | None = None
+    min_pair_iou: float | None = None
+    max_since_update: float | None = None
+    min_height_ratio: float | None = None
+    max_height_ratio: float | None = None
+    max_rival_track_iou: float | None = None
+    max_rival_det_iou: float | None = None
+    max_det_overlap: float | None = None
+    min_det_visibility: float | None = None
+    min_det_score: float | None = None
+
+    def is_empty(self) -> bool:
+        """True when no threshold is set."""
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+# The recommended preset: thresholds chosen on MOT17 train (greedy, keeping >= 95% of the right
+# labels); docs/labels.md has the figures it reaches, also on sequences it was not tuned on.
+PRESETS: dict[str, LabelRule] = {
+    'recommended': LabelRule(min_row_margin=0.15, min_col_margin=0.2, max_since_update=4.0,
+                             min_height_ratio=0.9, max_height_ratio=1.15,
+                             max_rival_track_iou=0.7, max_rival_det_iou=0.7,
+                             min_det_score=0.3),
+}
+
+
+def confidence_of(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The sample's confidence keys, recomputed when it was written before they existed."""
+    if all(k in arrays for k in CONFIDENCE_KEYS):
+        return {k: np.asarray(arrays[k]) for k in CONFIDENCE_KEYS}
+    return from_arrays(dict(arrays))
+
+
+def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np.ndarray,
+              matched: np.ndarray, rule: LabelRule) -> np.ndarray:
+    """(D,) bool: True where the label is kept (every unmatched detection is kept)."""
+    ok = np.ones(matched.shape, bool)
+    with np.errstate(invalid='ignore'):
+        checks = (
+            (rule.min_row_margin, conf['pair_row_margin'], np.greater_equal),
+            (rule.min_col_margin, conf['pair_col_margin'], np.greater_equal),
+            (rule.min_pair_iou, conf['pair_iou'], np.greater_equal),
+            (rule.max_since_update, conf['pair_time_since_update'], np.less_equal),
+            (rule.min_height_ratio, conf['pair_height_ratio'], np.greater_equal),
+            (rule.max_height_ratio, conf['pair_height_ratio'], np.less_equal),
+            (rule.max_rival_track_iou, conf['pair_rival_track_iou'], np.less_equal),
+            (rule.max_rival_det_iou, conf['pair_rival_det_iou'], np.less_equal),
+            (rule.max_det_overlap, conf['pair_det_overlap'], np.less_equal),
+            (rule.min_det_visibility, visibility, np.greater_equal),
+            (rule.min_det_score, scores, np.greater_equal),
+        )
+        for limit, values, cmp in checks:
+            if limit is not None:
+                ok &= cmp(np.asarray(values, np.float64), limit)
+    return ok | ~matched
+
+
+def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule) -> np.ndarray:
+    """(D,) float32 weights for one sample under ``rule``, combined with existing ones."""
+    matched = np.asarray(arrays['assigned_track_ids']) >= 0
+    keep = keep_mask(confidence_of(arrays), np.asarray(arrays['det_visibility']),
+                     np.asarray(arrays['det_scores']), matched, rule)
+    w = keep.astype(np.float32)
+    if 'label_weights' in arrays:
+        w = np.minimum(w, np.asarray(arrays['label_weights'], np.float32))
+    return w
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Per-pair flags of ``filter`` (they set label_weights instead of dropping samples)."""
+    g = parser.add_argument_group(
+        'per-pair label filtering (sets label_weights 0 on failing pairs; frames are kept)')
+    g.add_argument('--label-preset', choices=sorted(PRESETS),
+                   help='the recommended thresholds (docs/labels.md); flags below override')
+    g.add_argument('--min-row-margin', type=float, help='smallest pair_row_margin')
+    g.add_argument('--min-col-margin', type=float, help='smallest pair_col_margin')
+    g.add_argument('--min-pair-iou', type=float, help='smallest pair_iou')
+    g.add_argument('--max-since-update', type=float, help='largest pair_time_since_update')
+    g.add_argument('--min-height-ratio', type=float, help='smallest pair_height_ratio')
+    g.add_argument('--max-height-ratio', type=float, help='largest pair_height_ratio')
+    g.add_argument('--max-rival-track-iou', type=float, help='largest pair_rival_track_iou')
+    g.add_argument('--max-rival-det-iou', type=float, help='largest pair_rival_det_iou')
+    g.add_argument('--max-det-overlap', type=float, help='largest pair_det_overlap')
+    g.add_argument('--min-det-visibility', type=float,
+                   help='smallest det_visibility of a matched detection')
+    g.add_argument('--min-det-score', type=float,
+                   help='smallest det_scores of a matched detection')
+
+
+def from_args(args: argparse.Namespace) -> LabelRule:
+    """The rule of the parsed flags: the preset (if any) with explicit flags on top."""
+    rule = PRESETS[args.label_preset] if getattr(args, 'label_preset', None) else LabelRule()
+    given = {f.name: getattr(args, f.name) for f in fields(LabelRule)
+             if getattr(args, f.name, None) is not None}
+    return replace(rule, **given)
