@@ -138,7 +138,7 @@ def test_fast_decode_equals_np_load(packed):
         assert list(got) == list(ref)
         for k in ref:
             assert got[k].dtype == ref[k].dtype and got[k].shape == ref[k].shape
-            assert np.array_equal(got[k], ref[k]), k
+            assert np.array_equal(got[k], ref[k], equal_nan=ref[k].dtype.kind == 'f'), k
             assert got[k].flags.writeable
 
 
@@ -318,7 +318,8 @@ def test_decode_handles_io_roundtrip():
     np.savez_compressed(buf, **arrays)
     got = decode(buf.getvalue())
     for k, v in arrays.items():
-        assert got[k].dtype == v.dtype and got[k].shape == v.shape and np.array_equal(got[k], v)
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape
+        assert np.array_equal(got[k], v, equal_nan=v.dtype.kind == 'f')
 
 
 def test_stale_index_is_not_used_and_index_rebuilds_it(packed, tmp_path):

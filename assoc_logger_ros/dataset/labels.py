@@ -233,8 +233,8 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False
 
     Samples without ``det_gt_ids`` are counted as such and skipped.
     """
-    from assoc_logger_ros.dataset.store import Dataset
-    ds = Dataset.open(directory)
+    from assoc_logger_ros.shards.source import open_source
+    ds = open_source(directory)    # either layout: sample directory or shards
     recs = ds.records
     table = PairTable() if pairs else None
     scorers: dict[str, SessionScorer] = {}

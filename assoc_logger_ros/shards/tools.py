@@ -15,6 +15,7 @@ import zipfile
 
 import numpy as np
 
+from assoc_logger_ros.dataset.label_filter import LabelRule, confidence_of, label_weights
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import DatasetError, staged_output
 from assoc_logger_ros.recording import manifest
@@ -62,26 +63,53 @@ def _write_index(dst: Path, index: bool) -> str | None:
 
 
 def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
-                  criteria: Criteria, *, shard_mb: float = DEFAULT_SHARD_MB,
-                  index: bool = True) -> dict[str, Any]:
-    """Samples of the shard directory ``src`` passing ``criteria`` -> new shard directory."""
+                  criteria: Criteria, rule: LabelRule | None = None, *,
+                  shard_mb: float = DEFAULT_SHARD_MB, index: bool = True) -> dict[str, Any]:
+    """Samples of the shard directory ``src`` passing ``criteria`` -> new shard directory.
+
+    With a per-pair ``rule`` each kept sample is rewritten with ``label_weights`` (as the
+    directory ``filter`` does); a sample that cannot be read or rewritten is skipped, reported.
+    """
     source = ShardSource(Path(src))
     keep, drop = split(source.records, criteria)
+    relabel = rule is not None and not rule.is_empty()
+    pairs = {'matched': 0, 'ignored': 0}
+    skipped: list[tuple[str, str]] = []
+    n = 0
     with staged_output(out) as dst:
         ensure_marker(dst)
         sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
                          first_number=0)
-        for n, rec in enumerate(keep):
+        for rec in keep:
+            try:
+                data, line = source.read_bytes(rec), source.record_line(rec)
+                if relabel:
+                    arrays = decode(data)
+                    for key, value in confidence_of(arrays).items():
+                        arrays.setdefault(key, value)
+                    weights = label_weights(arrays, rule)
+                    arrays['label_weights'] = weights
+                    data = encode(arrays, _compressed(data))
+                    rec = manifest.record_from_arrays(arrays, rec['npz'], len(data))
+                    line = manifest.dumps(rec).rstrip('\n').encode('utf-8')
+                    matched = np.asarray(arrays['assigned_track_ids']) >= 0
+                    pairs['matched'] += int(matched.sum())
+                    pairs['ignored'] += int((matched & (weights < 1.0)).sum())
+            except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
+                skipped.append((str(rec.get('npz'))[:60], f'{type(exc).__name__}: {exc}'))
+                continue
             sink.append(layout.sample_key(str(rec.get('session', '')),
-                                          int(rec.get('frame_idx', 0)), n),
-                        source.read_bytes(rec), source.record_line(rec), rec)
+                                          int(rec.get('frame_idx', 0)), n), data, line, rec)
+            n += 1
         sink.close()
         reasons: dict[str, int] = {}
         for _, why in drop:
             reasons[why] = reasons.get(why, 0) + 1
         return {'source': str(source.directory), 'out': str(out), 'total': len(source.records),
-                'selected': len(keep), 'linked': 0, 'copied': len(keep), 'rejected': reasons,
-                'manifest_problems': list(source.problems), 'skipped': [],
+                'selected': n, 'linked': 0, 'copied': 0 if relabel else n,
+                'rewritten': n if relabel else 0, 'pairs_matched': pairs['matched'],
+                'pairs_ignored': pairs['ignored'], 'rejected': reasons,
+                'manifest_problems': list(source.problems), 'skipped': skipped,
                 'index': _write_index(dst, index)}
 
 
