@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     'replay': 'replay',
     'mot2bag': 'mot2bag',
     'demo': 'demo',
+    'train': 'train',
+    'assoc-eval': 'assoc_eval',
 }
 
 

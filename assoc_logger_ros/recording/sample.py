@@ -96,6 +96,9 @@ def build(snap: AssociationSnapshot, session_id: str, metadata: Mapping[str, Any
         'new_track_ids': snap.new_track_ids,
         'est_id_switches': snap.est_id_switches,
         'est_id_switches_frame': snap.est_id_switches_frame,
+        'assoc_prob': None if snap.assoc_prob is None else np.reshape(snap.assoc_prob, (t, d)),
+        'classical_cost_matrix': (None if snap.classical_cost_matrix is None
+                                  else np.reshape(snap.classical_cost_matrix, (t, d))),
     }
     arrays: dict[str, np.ndarray] = {}
     for f in FIELDS:

@@ -101,6 +101,12 @@ FIELDS: tuple[Field, ...] = (
     Field('new_track_ids', 'int64', ('D',), 'Id of the track a detection started, else -1.'),
     Field('est_id_switches', 'int64', (), 'Estimated ID switches so far in the session.'),
     Field('est_id_switches_frame', 'int64', (), 'Estimated ID switches in this frame.'),
+    Field('assoc_prob', 'float32', ('T', 'D'), "Learned model's match probability per pair "
+          '(0 outside stage 1); present only when the tracker ran with '
+          '`transformer_assoc_enable`.', optional=True),
+    Field('classical_cost_matrix', 'float32', ('T', 'D'), 'The cost without the learned model '
+          '(`cost_matrix` then holds the blended cost the tracker assigned on); present only '
+          'with `transformer_assoc_enable`.', optional=True),
 )
 
 FIELDS_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
@@ -131,7 +137,7 @@ def schema_markdown() -> str:
         '(`log_embed_dim`). Shape `()` is a 0-d array (`int(sample[key])`); text keys are 0-d '
         'numpy unicode arrays',
         '(`str(sample[key])`). Keys marked *seed* are the seed schema, unchanged. '
-        '`det_gt_ids` is the only optional key.',
+        'Optional keys say so in their description.',
         '',
         '| key | dtype | shape | description |',
         '|---|---|---|---|',

@@ -72,6 +72,8 @@ class AssociationSnapshot:
             the detection each came from (index into the D detections).
         est_id_switches_frame, est_id_switches: estimated ID switches this frame / so far.
         removed_track_ids: (R,) int64 tracks removed in this update.
+        assoc_prob, classical_cost_matrix: (T, D) float32, only with the learned cost on:
+            the model's match probability (0 outside stage 1) and the cost without the model.
     """
 
     stamp_ns: int
@@ -106,6 +108,8 @@ class AssociationSnapshot:
     est_id_switches_frame: int
     est_id_switches: int
     removed_track_ids: NDArray[np.int64]
+    assoc_prob: NDArray[np.float32] | None = None
+    classical_cost_matrix: NDArray[np.float32] | None = None
 
     @property
     def num_tracks(self) -> int:
