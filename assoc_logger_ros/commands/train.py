@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--data', nargs='+', required=True, metavar='DIR',
                         help='sample directories (manifest.jsonl)')
     parser.add_argument('--out', required=True, metavar='MODEL_DIR', help='output folder')
-    parser.add_argument('--epochs', type=int, default=8)
+    parser.add_argument('--epochs', type=int, default=4)
     parser.add_argument('--batch-size', type=int, default=32, help='frames per batch')
     parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--seed', type=int, default=0, help='same seed, same data: same model')
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='softmax over tracks + a no-match column per detection '
                         '(default), or pair BCE weighted by the negative/positive ratio')
     parser.add_argument('--width', type=int, default=64, help='shared projection width')
+    parser.add_argument('--hidden', type=int, default=32, help='pair MLP width')
     parser.add_argument('--layers', type=int, default=1, help='encoder layers per side')
     parser.add_argument('--heads', type=int, default=4)
     parser.add_argument('--embed-dim', type=int, default=None,
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     cfg = TrainConfig(data=[str(d) for d in args.data], out=str(args.out), epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, arch=args.arch,
-                      loss=args.loss, width=args.width, layers=args.layers, heads=args.heads,
+                      loss=args.loss, width=args.width, hidden=args.hidden, layers=args.layers,
+                      heads=args.heads,
                       embed_dim=args.embed_dim, track_thresh=args.track_thresh,
                       val_fraction=args.val_fraction, val_sessions=args.val_sessions,
                       threads=args.threads, progress=not args.quiet, resume=args.resume)

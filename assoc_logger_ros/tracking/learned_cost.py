@@ -39,7 +39,7 @@ class LearnedCostError(ConfigError):
 def _paths(weights: str | Path) -> tuple[Path, Path]:
     """(onnx file, card file) for a model folder, an .onnx file or a card file."""
     p = Path(weights).expanduser()
-    if p.is_dir():
+    if p.is_dir() or not p.suffix:
         return p / MODEL_NAME, p / CARD_NAME
     if p.suffix == '.json':
         return p.with_name(MODEL_NAME), p

@@ -37,7 +37,7 @@ class TrainConfig:
 
     data: list[str]
     out: str
-    epochs: int = 8
+    epochs: int = 4
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -45,7 +45,7 @@ class TrainConfig:
     width: int = 64
     heads: int = 4
     layers: int = 1
-    hidden: int = 64
+    hidden: int = 32
     arch: str = 'pair'              # 'pair' (ours) or 'seed' (no pair inputs)
     loss: str = 'softmax'           # 'softmax' (no-match column) or 'bce' (weighted pairs)
     embed_dim: int | None = None    # default: the samples' width
@@ -211,7 +211,7 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            run_loss += float(loss)
+            run_loss += loss.detach().item()
             bar.step(f'loss {run_loss / (i + 1):.4f}')
         metrics = _val_metrics(model, val_ex if val_ex else train_ex, world)
         metrics['train_loss'] = round(run_loss / max(steps, 1), 6)
