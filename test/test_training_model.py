@@ -286,3 +286,18 @@ def test_ddp_two_cpu_processes(tiny_model, tmp_path):
     card = json.loads((tmp_path / 'ddp' / 'model.json').read_text())
     assert card['training']['world_size'] == 2
     assert LearnedCost(tmp_path / 'ddp', 0.5).embed_dim == 16
+
+
+def test_blend_reranks_within_the_classical_gate(tiny_model):
+    """Eligible pairs get (1 - w) c + w (1 - p); pairs outside the gate keep their cost."""
+    model_dir, _ = tiny_model
+    lc = LearnedCost(model_dir, 0.5)
+    cost = np.array([[0.2, 0.95], [0.5, 0.3]])
+    gate = np.array([[True, True], [False, True]])
+    rng = np.random.default_rng(0)
+    inputs = (rng.random((2, 10), np.float32), None, rng.random((2, 8), np.float32), None)
+    out, prob = lc.blend(cost, gate, 0.9, lambda: inputs)
+    assert prob.shape == (2, 2)
+    assert out[0, 1] == 0.95 and out[1, 0] == 0.5          # outside: unchanged
+    np.testing.assert_allclose(out[[0, 1], [0, 1]],
+                               0.5 * cost[[0, 1], [0, 1]] + 0.5 * (1 - prob[[0, 1], [0, 1]]))

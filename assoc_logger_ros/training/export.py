@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+import warnings
 
 from assoc_logger_ros.tracking.learned_cost import (
     CARD_FORMAT,
@@ -56,7 +57,9 @@ def export(model: AssocModel, out_dir: str | Path, *, training: dict[str, Any],
             'track_pad': {0: 'B', 1: 'T'}, 'det_pad': {0: 'B', 1: 'D'},
             OUTPUT: {0: 'B', 1: 'T', 2: 'D'}}
     tmp = out / (MODEL_NAME + '.tmp')
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter: no onnxscript needed; its deprecation notice is not ours
+        warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(model, dummy, str(tmp), input_names=list(INPUTS),
                           output_names=[OUTPUT], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
