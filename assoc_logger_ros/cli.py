@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     'unpack': 'unpack',
     'index': 'index',
     'select': 'select',
+    'train': 'train',
+    'assoc-eval': 'assoc_eval',
 }
 
 

@@ -176,6 +176,15 @@ class TrackerConfig(_Validated):
         'the rest are counted (max_detections_dropped in /diagnostics) with a throttled '
         'warning. Bounds the time and memory of one frame (and of its sample).',
         lo=1, hi=1_000_000)
+    transformer_assoc_enable: bool = _param(
+        False, 'Blend the learned association model into the stage-1 cost (needs '
+        'transformer_assoc_weights).', env='TRANSFORMER_ASSOC_ENABLE')
+    transformer_assoc_weights: str = _param(
+        '', 'Learned association model: the folder `train` wrote (model.onnx + model.json), '
+        'or the .onnx file with its .json card beside it.', env='TRANSFORMER_ASSOC_WEIGHTS')
+    transformer_assoc_weight: float = _param(
+        0.5, 'Share of the learned cost in the stage-1 cost: (1 - w) * classical + w * '
+        '(1 - model probability).', env='TRANSFORMER_ASSOC_WEIGHT', lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ class Pipeline:
         self._session_count = 1
         self.session_id = self._base_session
         self.tracker = ByteTracker(settings.tracker, settings.memory)
+        if self.tracker.learned_cost is not None:     # its one fallback warning goes here too
+            self.tracker.learned_cost.warn = self._warn
         self._last_stamp_ns: int | None = None
         self._metadata = {'source': source, **(extra_metadata or {})}
         self.logging_enabled = settings.recorder.log_enabled

@@ -2,6 +2,7 @@
 # Set up the environment for assoc_logger_ros: idempotent, seconds on a second run.
 #
 #   bash scripts/setup.sh          # creates/updates .venv (or $ASSOC_VENV)
+#   bash scripts/setup.sh --train  # also the training extras (requirements/train.in: torch CPU)
 #
 # Route A (a sourced ROS 2 whose python3 imports rclpy and vision_msgs, ROS_DISTRO set):
 #   a venv with --system-site-packages gets the missing pure-Python deps and this package.
@@ -16,6 +17,14 @@
 #   default python3.11 or python3), ASSOC_SETUP_FORCE=1 (ignore the stamps),
 #   ASSOC_SETUP_ROUTE=wheels|system (skip the detection).
 set -euo pipefail
+
+TRAIN=0
+for arg in "$@"; do
+    case $arg in
+        --train) TRAIN=1 ;;
+        *) printf 'setup: ERROR: unknown option %s (known: --train)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 # Bump when a change below must rebuild existing environments (the stamp hashes this, the
 # requirements and third_party/vision_msgs, not the whole script).
@@ -112,7 +121,7 @@ ENV_KEY=$( {
     printf 'route=%s need_vision=%s venv=%s\n' "$ROUTE" "$NEED_VISION" "$VENV"
     "$BASE_PY" -c 'import sys; print(sys.version)'
     echo "env-version=$ENV_VERSION"
-    hash_files "$REQ"/*.in \
+    hash_files $(ls "$REQ"/*.in | grep -v '/train\.in$') \
         "$REQ/constraints.txt" $VISION_FILES
 } | sha256sum | cut -c1-32)
 ENV_STAMP=$VENV/.assoc-env-stamp
@@ -210,6 +219,23 @@ if [ "$ENV_OK" = 0 ]; then
 fi
 
 [ "$ENV_OK" = 0 ] || install_env_hook
+
+# ---------------------------------------------------------------- training extras
+if [ "$TRAIN" = 1 ]; then
+    TRAIN_KEY=$(printf '%s %s\n' "$ENV_KEY" "$(hash_files "$REQ/train.in")" | sha256sum | cut -c1-32)
+    TRAIN_STAMP=$VENV/.assoc-train-stamp
+    if [ "${ASSOC_SETUP_FORCE:-0}" = 1 ] || [ "$(cat "$TRAIN_STAMP" 2>/dev/null)" != "$TRAIN_KEY" ]; then
+        T1=$(date +%s)
+        say 'installing the training extras (requirements/train.in: torch CPU build, about 1 GB)'
+        # --no-deps: train.in pins torch's whole closure; torch's setuptools>=77 (only for
+        # building C++ extensions) would clash with the ROS build's pinned setuptools.
+        quiet train-pip "$VENV/bin/python" -m pip install --disable-pip-version-check \
+            --no-deps -r "$REQ/train.in"
+        quiet train-check "$VENV/bin/python" -c 'import torch; torch.zeros(1)'
+        echo "$TRAIN_KEY" >"$TRAIN_STAMP"
+        say "training extras ready ($(($(date +%s) - T1)) s)"
+    fi
+fi
 
 # ---------------------------------------------------------------- this package
 PKG_FILES=$(cd "$ROOT" && find package.xml setup.py setup.cfg resource launch config assoc_logger_ros \

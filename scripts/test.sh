@@ -3,15 +3,19 @@
 #   bash scripts/test.sh                 # all tests under test/
 #   bash scripts/test.sh -m 'not slow'   # extra arguments go to pytest
 # ASSOC_TEST_TIMEOUT (seconds, default 1500) bounds the whole pytest run.
+# The training extras (setup.sh --train: torch CPU) are installed too: the suite trains a tiny
+# association model, exports it and runs it in the tracker and the node (ASSOC_REQUIRE_TRAIN=1
+# makes those tests fail, not skip, without torch).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${ASSOC_VENV:-$ROOT/.venv}
 
-bash "$ROOT/scripts/setup.sh"
+bash "$ROOT/scripts/setup.sh" --train
 
 cd "$ROOT"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export ASSOC_REQUIRE_TRAIN=${ASSOC_REQUIRE_TRAIN:-1}
 set +e
 timeout -k 30 -s INT "${ASSOC_TEST_TIMEOUT:-1500}" \
     "$VENV/bin/python" -m pytest -q --durations=10 "$@"

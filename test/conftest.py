@@ -82,3 +82,24 @@ def rclpy_context():
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope='session')
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(model folder, sample folder): a tiny association model trained on generated scenes.
+
+    Needs the training extras (``scripts/setup.sh --train``); skipped without torch unless
+    ``ASSOC_REQUIRE_TRAIN=1`` (what scripts/test.sh sets), where a missing torch fails.
+    """
+    if os.environ.get('ASSOC_REQUIRE_TRAIN') != '1':
+        pytest.importorskip('torch', reason='training extras not installed '
+                            '(bash scripts/setup.sh --train)')
+    from assoc_logger_ros.training.scene_samples import write_scene_samples
+    from assoc_logger_ros.training.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp('tiny_model')
+    write_scene_samples(root / 'samples', [1, 2, 3], num_frames=50, embed_dim=16)
+    train(TrainConfig(data=[str(root / 'samples')], out=str(root / 'model'), epochs=2,
+                      batch_size=16, width=16, hidden=16, heads=2, progress=False),
+          log=lambda line: None)
+    return root / 'model', root / 'samples'

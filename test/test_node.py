@@ -555,3 +555,29 @@ def test_best_effort_publisher_needs_best_effort_qos(rclpy_context, reliability,
         with pytest.raises(AssertionError, match='timed out'):
             Harness(rclpy_context, params, pub_qos=pub_qos, connect_timeout=2.0)
 
+
+
+def test_node_runs_the_learned_model(harness_factory, tiny_model, tmp_path):
+    """transformer_assoc_* parameters: the node runs the exported model; samples carry both costs.
+
+    A missing model is a clear error at start, naming the file.
+    """
+    from assoc_logger_ros.tracking.learned_cost import LearnedCostError
+
+    model_dir, _ = tiny_model
+    h = harness_factory({'transformer_assoc_enable': True,
+                         'transformer_assoc_weights': str(model_dir),
+                         'transformer_assoc_weight': 0.5, 'embedding_source': 'none'})
+    for k in range(8):
+        h.send(10**9 + k * 33_333_333, walk(k), mask=None, image=None)
+    lc = h.node.pipeline.tracker.learned_cost
+    assert lc is not None and lc.calls >= 6 and lc.failures == 0
+    last = [sorted(d.id for d in m.detections) for m in h.tracks[-3:]]
+    assert last == [['1', '2', '3', '4']] * 3
+    h.node.close()
+    with np.load(sorted((tmp_path / 'logs').glob('sample_*.npz'))[-1]) as z:
+        assert z['assoc_prob'].shape == z['classical_cost_matrix'].shape == z['cost_matrix'].shape
+        assert (z['assoc_prob'] > 0).any()
+    with pytest.raises(LearnedCostError, match='gone/model.json: model card not found'):
+        harness_factory({'transformer_assoc_enable': True,
+                         'transformer_assoc_weights': str(tmp_path / 'gone')})

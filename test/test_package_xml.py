@@ -26,6 +26,7 @@ ROSDEP_KEYS = {
     'yaml': 'python3-yaml',
     'matplotlib': 'python3-matplotlib',
     'rosbags': 'python3-rosbags-pip',
+    'onnxruntime': 'python3-onnxruntime-pip',
     'cv2': 'python3-opencv',
 }
 # ROS packages whose Python module has the package's name.

@@ -59,8 +59,9 @@ def test_built_sample_matches_schema_exactly():
     """A built sample has exactly the schema's keys (gt only when present) and validates."""
     a = _arrays(gt=True)
     # written only by filter (label_weights), with gt boxes, or after a frame without a sample
-    later = {'label_weights', 'gt_boxes', 'gt_ids'} | {f.key for f in FIELDS
-                                                       if f.key.startswith('origin_')}
+    # or with a learned association model loaded (assoc_prob, classical_cost_matrix)
+    later = {'label_weights', 'gt_boxes', 'gt_ids', 'assoc_prob',
+             'classical_cost_matrix'} | {f.key for f in FIELDS if f.key.startswith('origin_')}
     assert list(a) == [f.key for f in FIELDS if f.key not in later]
     assert validate(a) == []
     assert 'det_gt_ids' not in _arrays(gt=False)

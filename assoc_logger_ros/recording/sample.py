@@ -102,6 +102,9 @@ def build(snap: AssociationSnapshot, session_id: str, metadata: Mapping[str, Any
         'gt_boxes': (None if snap.gt_boxes is None or snap.det_gt_ids is None
                      else np.reshape(snap.gt_boxes, (-1, 4))),
         'gt_ids': None if snap.det_gt_ids is None else snap.gt_object_ids,
+        'assoc_prob': None if snap.assoc_prob is None else np.reshape(snap.assoc_prob, (t, d)),
+        'classical_cost_matrix': (None if snap.classical_cost_matrix is None
+                                  else np.reshape(snap.classical_cost_matrix, (t, d))),
     }
     if values['gt_boxes'] is None or values['gt_ids'] is None:
         values['gt_boxes'] = values['gt_ids'] = None

@@ -145,6 +145,12 @@ FIELDS: tuple[Field, ...] = (
     Field('origin_det_scores', 'float32', ('O',), 'Their detector scores.', optional=True),
     Field('origin_det_gt_ids', 'int64', ('O',), 'Their ground-truth identities (-1 unknown), '
           'when the source has ground truth.', optional=True),
+    Field('assoc_prob', 'float32', ('T', 'D'), "Learned model's match probability per pair "
+          '(0 outside stage 1); present only when the tracker ran with '
+          '`transformer_assoc_enable`.', optional=True),
+    Field('classical_cost_matrix', 'float32', ('T', 'D'), 'The cost without the learned model '
+          '(`cost_matrix` then holds the blended cost the tracker assigned on); present only '
+          'with `transformer_assoc_enable`.', optional=True),
 )
 
 FIELDS_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
@@ -177,7 +183,8 @@ def schema_markdown() -> str:
         '(`str(sample[key])`). Keys marked *seed* are the seed schema, unchanged. '
         'Optional keys: `det_gt_ids`, `gt_boxes`, `gt_ids` (ground truth), the `pair_*` '
         'confidence keys (samples written before them lack them), `label_weights` and the '
-        '`origin_*` keys (first sample of a session).',
+        '`origin_*` keys (first sample of a session), `assoc_prob` and '
+        '`classical_cost_matrix` (learned association model on).',
         '',
         '| key | dtype | shape | description |',
         '|---|---|---|---|',

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import Frame
-from assoc_logger_ros.tracking import kalman
+from assoc_logger_ros.tracking import kalman, learned_cost
 from assoc_logger_ros.tracking.diagnostics import SwitchEstimator
 from assoc_logger_ros.tracking.features import det_features, track_features
 from assoc_logger_ros.tracking.limits import (
@@ -81,6 +81,7 @@ class ByteTracker:
         self.cfg = tracker_cfg or TrackerConfig()
         self.memory_cfg = memory_cfg or MemoryConfig()
         self.memory = AppearanceMemory(self.memory_cfg)
+        self.learned_cost = learned_cost.load(self.cfg)   # None unless enabled; errors here
         self.diagnostics = SwitchEstimator()
         self.mask_warnings = 0
         self.last_mask_error = ''
@@ -200,8 +201,10 @@ class ByteTracker:
         det_track = _filled(n_det, -1, np.int64)      # row in `slots` per detection
         use_app = bool(emb is not None and self.memory_cfg.appear_memory_enable and n_pool
                        and high.size)
-        if not use_app and n_trk * n_det >= SPARSE_MIN_PAIRS:
-            # crowd: only overlapping pairs can match in any stage (every limit is <= 1)
+        classical1 = prob1 = None
+        # crowd: only overlapping pairs can match in any stage (every limit is <= 1); the
+        # appearance and learned costs need the dense stage-1 block
+        if not use_app and self.learned_cost is None and n_trk * n_det >= SPARSE_MIN_PAIRS:
             sp = _SparseStages(overlap_pairs(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset),
                                n_trk, n_det, trk_cls, classes, scores, self._gate_classes,
                                stage, det_track)
@@ -227,6 +230,17 @@ class ByteTracker:
                                            det_visibility=vis[high])
                 cost1 = fuse_appearance(cost1, app, lost_mask, self.memory_cfg,
                                         reid_allowed=same1)
+            if self.learned_cost is not None and n_pool and high.size:   # learned cost hook
+                classical1 = cost1
+                cost1, prob1 = self.learned_cost.blend(cost1, same1, cfg.match_thresh, lambda: (
+                    track_features(pred_boxes[:n_pool], pred_mean[:n_pool, 4:6], age[:n_pool],
+                                   since[:n_pool], pre_conf[:n_pool], pre_vis[:n_pool],
+                                   max(frame.width, 1), max(frame.height, 1)),
+                    self.memory.embeddings(trk_ids[:n_pool]) if emb is not None
+                    and self.memory.dim == emb.shape[1] else None,
+                    det_features(boxes[high], scores[high], vis[high], max(frame.width, 1),
+                                 max(frame.height, 1)),
+                    None if emb is None else emb[high]))
             pairs1, free_pool, free_high = self._stage(
                 cost1, same1, cfg.match_thresh, np.arange(n_pool), high, MatchStage.HIGH,
                 cost_all, mask_all, stage, det_track, slice(0, n_pool))
@@ -333,6 +347,13 @@ class ByteTracker:
         else:
             track_emb = np.zeros((n_trk, dim), np.float32)
         src = frame.source_index[rows] if frame.source_index is not None else rows
+        assoc_prob = classical_cost = None
+        if self.learned_cost is not None:       # both costs, so that rounds can be compared
+            assoc_prob = np.zeros((n_trk, n_det), np.float32)
+            classical_cost = cost_all.copy()
+            if prob1 is not None:
+                assoc_prob[:n_pool][:, high] = prob1
+                classical_cost[:n_pool][:, high] = classical1
         return AssociationSnapshot(
             stamp_ns=now, frame_idx=int(frame.frame_idx), width=int(frame.width),
             height=int(frame.height), frame_rate=float(cfg.frame_rate),
@@ -356,7 +377,8 @@ class ByteTracker:
             est_id_switches_frame=switches, est_id_switches=self.est_id_switches,
             removed_track_ids=removed_ids,
             gt_boxes=frame.gt_boxes, gt_object_ids=frame.gt_object_ids,
-            size_source=frame.size_source)
+            size_source=frame.size_source, assoc_prob=assoc_prob,
+            classical_cost_matrix=classical_cost)
 
     # -- helpers ---------------------------------------------------------------------------
     def _drop_late_expired(self, now: int) -> _I64:

@@ -106,6 +106,8 @@ class AssociationSnapshot:
         size_source: where width/height came from (``Frame.size_source``).
         origin: tracks started in the previous frame that was no sample
             (:class:`~assoc_logger_ros.recording.origin.Origin`), set by the pipeline, or None.
+        assoc_prob, classical_cost_matrix: (T, D) float32, only with the learned cost on:
+            the model's match probability (0 outside stage 1) and the cost without the model.
     """
 
     stamp_ns: int
@@ -144,6 +146,8 @@ class AssociationSnapshot:
     gt_object_ids: NDArray[np.int64] | None = None
     size_source: str = ''
     origin: Any = None
+    assoc_prob: NDArray[np.float32] | None = None
+    classical_cost_matrix: NDArray[np.float32] | None = None
 
     @property
     def num_tracks(self) -> int:

@@ -1,0 +1,193 @@
+"""The association transformer: the seed's architecture and our pair-aware variant.
+
+Both project the track rows (features + embedding) and the detection rows to one width, run a
+transformer encoder over the tracks and one over the detections, and score every (track,
+detection) pair with an MLP. ``pair_inputs=True`` (ours, the default) also gives that MLP the
+logged pair costs and gating mask plus geometry the tracker knows per pair (IoU, centre offset,
+size ratio, embedding cosine); ``False`` is the seed's baseline. Feature normalisation (per-column
+mean/spread from the training set, then clipped) lives in the model as fixed buffers, so the
+exported ONNX graph takes the raw logged rows.
+
+Output: per detection, logits over its T candidate tracks plus one "no match" column (the loss
+is a softmax over them) - or, with ``loss='bce'``, independent pair logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+try:
+    import torch
+    from torch import nn
+except ImportError as exc:  # training only; the tracker runs the ONNX export without torch
+    raise ImportError('training needs torch: bash scripts/setup.sh --train '
+                      '(installs the pinned CPU build)') from exc
+
+PAIR_FEATURES = ('cost', 'mask', 'iou', 'dx', 'dy', 'log_w_ratio', 'log_h_ratio', 'cosine')
+NEG = -1e4      # logit of a padded candidate (finite: an all-padded row stays NaN-free)
+CLIP = 6.0      # normalised features are clipped to [-CLIP, CLIP]
+
+
+class EncoderLayer(nn.Module):
+    """Post-norm self-attention block with a key padding mask (plain ops: ONNX-friendly)."""
+
+    def __init__(self, width: int, heads: int, ff: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = width // heads
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm1 = nn.LayerNorm(width)
+        self.norm2 = nn.LayerNorm(width)
+        self.ff = nn.Sequential(nn.Linear(width, ff), nn.ReLU(), nn.Linear(ff, width))
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """(B, N, W) rows, ``pad`` (B, N) True on padding -> (B, N, W)."""
+        b, n = x.shape[0], x.shape[1]
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = (q @ k.transpose(-1, -2)) * self.scale
+        att = att.masked_fill(pad[:, None, None, :], NEG).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(b, n, self.heads * self.head_dim)
+        x = self.norm1(x + self.proj(y))
+        return self.norm2(x + self.ff(x))
+
+
+class Encoder(nn.Module):
+    """A stack of :class:`EncoderLayer`."""
+
+    def __init__(self, width: int, heads: int, ff: int, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(width, heads, ff) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """Every layer in turn."""
+        for layer in self.layers:
+            x = layer(x, pad)
+        return x
+
+
+def _box_parts(f: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    x1, y1, x2, y2 = f[..., 0], f[..., 1], f[..., 2], f[..., 3]
+    w = (x2 - x1).clamp(min=1e-6)
+    h = (y2 - y1).clamp(min=1e-6)
+    return x1, y1, x2, y2, w, h
+
+
+def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: torch.Tensor,
+                  det_emb: torch.Tensor, cost: torch.Tensor, mask: torch.Tensor
+                  ) -> torch.Tensor:
+    """(B, T, D, len(PAIR_FEATURES)) from the raw rows (boxes are x1/W, y1/H, x2/W, y2/H).
+
+    IoU and the ratios are invariant to the per-axis image scale, so a wrong image size in a
+    replay does not move them.
+    """
+    tx1, ty1, tx2, ty2, tw, th = (p[:, :, None] for p in _box_parts(track_feat))
+    dx1, dy1, dx2, dy2, dw, dh = (p[:, None, :] for p in _box_parts(det_feat))
+    iw = (torch.minimum(tx2, dx2) - torch.maximum(tx1, dx1)).clamp(min=0)
+    ih = (torch.minimum(ty2, dy2) - torch.maximum(ty1, dy1)).clamp(min=0)
+    inter = iw * ih
+    iou = inter / (tw * th + dw * dh - inter).clamp(min=1e-9)
+    cx = ((dx1 + dx2) - (tx1 + tx2)) * 0.5 / tw
+    cy = ((dy1 + dy2) - (ty1 + ty2)) * 0.5 / th
+    lw = torch.log(dw / tw)
+    lh = torch.log(dh / th)
+    tn = track_emb / track_emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    dn = det_emb / det_emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    cos = tn @ dn.transpose(1, 2)
+    parts = [cost, mask, iou, cx.clamp(-CLIP, CLIP), cy.clamp(-CLIP, CLIP),
+             lw.clamp(-3, 3), lh.clamp(-3, 3), cos]
+    return torch.stack(parts, dim=-1)
+
+
+class AssocModel(nn.Module):
+    """Scores every (track, detection) pair of a padded batch.
+
+    Args:
+        norm: ``track_mean``, ``track_std``, ``det_mean``, ``det_std`` lists (the card's
+            normalisation).
+        embed_dim: K, embedding columns per row (0: none).
+        pair_inputs: our variant (True) or the seed's baseline (False).
+        loss: 'softmax' (per detection over its tracks + "no match") or 'bce' (per pair).
+    """
+
+    def __init__(self, norm: dict, *, embed_dim: int, width: int = 64, heads: int = 4,
+                 layers: int = 1, ff: int = 128, hidden: int = 64, pair_inputs: bool = True,
+                 loss: str = 'softmax', track_dim: int = 10, det_dim: int = 8) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.pair_inputs = pair_inputs
+        self.loss_kind = loss
+        for key in ('track_mean', 'track_std', 'det_mean', 'det_std'):
+            self.register_buffer(key, torch.tensor(norm[key], dtype=torch.float32))
+        self.track_in = nn.Linear(track_dim, width)
+        self.det_in = nn.Linear(det_dim, width)
+        self.track_emb_in = nn.Linear(embed_dim, width, bias=False) if embed_dim else None
+        self.det_emb_in = nn.Linear(embed_dim, width, bias=False) if embed_dim else None
+        self.track_enc = Encoder(width, heads, ff, layers)
+        self.det_enc = Encoder(width, heads, ff, layers)
+        self.pair_t = nn.Linear(width, hidden)
+        self.pair_d = nn.Linear(width, hidden, bias=False)
+        self.pair_p = (nn.Linear(len(PAIR_FEATURES), hidden, bias=False) if pair_inputs
+                       else None)
+        self.pair_out = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                      nn.Linear(hidden, 1))
+        self.no_match = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def _rows(self, feat, emb, mean, std, lin, emb_lin):
+        x = lin(((feat - mean) / std).clamp(-CLIP, CLIP))
+        if emb_lin is not None:
+            x = x + emb_lin(emb)
+        return x
+
+    def pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad,
+                    det_pad) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) pair logits and (B, D) "no match" logits."""
+        t = self.track_enc(self._rows(track_feat, track_emb, self.track_mean, self.track_std,
+                                      self.track_in, self.track_emb_in), track_pad)
+        d = self.det_enc(self._rows(det_feat, det_emb, self.det_mean, self.det_std,
+                                    self.det_in, self.det_emb_in), det_pad)
+        h = self.pair_t(t)[:, :, None, :] + self.pair_d(d)[:, None, :, :]
+        if self.pair_p is not None:
+            h = h + self.pair_p(pair_features(track_feat, det_feat, track_emb, det_emb, cost,
+                                              mask))
+        logits = self.pair_out(h).squeeze(-1)
+        logits = logits.masked_fill(track_pad[:, :, None], NEG)
+        return logits, self.no_match(d).squeeze(-1)
+
+    def forward(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad, det_pad
+                ) -> torch.Tensor:
+        """(B, T, D) match probabilities (what the ONNX export returns)."""
+        logits, none = self.pair_logits(track_feat, track_emb, det_feat, det_emb, cost, mask,
+                                        track_pad, det_pad)
+        if self.loss_kind == 'bce':
+            return torch.sigmoid(logits)
+        full = torch.cat([logits.transpose(1, 2), none[:, :, None]], dim=-1)   # (B, D, T+1)
+        return full.softmax(-1)[:, :, :-1].transpose(1, 2)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weighted loss of a collated batch and the (B, D, T+1) scores used for metrics."""
+        logits, none = self.pair_logits(batch['track_feat'], batch['track_emb'],
+                                        batch['det_feat'], batch['det_emb'], batch['cost'],
+                                        batch['mask'], batch['track_pad'], batch['det_pad'])
+        full = torch.cat([logits.transpose(1, 2), none[:, :, None]], dim=-1)
+        w = batch['weight']
+        target = batch['target'].clamp(min=0)
+        denom = w.sum().clamp(min=1e-6)
+        if self.loss_kind == 'bce':
+            tm = logits.shape[1]
+            onehot = torch.nn.functional.one_hot(target, tm + 1)[..., :tm].float()  # (B,D,T)
+            valid = (~batch['track_pad'])[:, None, :].float() * w[:, :, None]
+            pos = (onehot * valid).sum()
+            neg = ((1 - onehot) * valid).sum()
+            pos_weight = (neg / pos.clamp(min=1.0)).detach()
+            per = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits.transpose(1, 2), onehot, reduction='none',
+                pos_weight=pos_weight)
+            loss = (per * valid).sum() / valid.sum().clamp(min=1e-6)
+            scores = torch.cat([torch.sigmoid(logits.transpose(1, 2)),
+                                torch.full_like(none[:, :, None], 0.5)], dim=-1)
+            return loss, scores
+        ce = torch.nn.functional.cross_entropy(full.transpose(1, 2), target, reduction='none')
+        return (ce * w).sum() / denom, full.softmax(-1)
