@@ -20,13 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-import json
 from pathlib import Path
 import zlib
 
 import numpy as np
-
-from assoc_logger_ros.recording.schema import MANIFEST_NAME
 
 NEW_STATE = 0
 STAGE_HIGH = 1
@@ -42,22 +39,19 @@ def session_rank(session: str, world_size: int) -> int:
     return zlib.crc32(session.encode('utf-8')) % max(world_size, 1)
 
 
-def _manifest(root: Path) -> list[dict]:
-    path = root / MANIFEST_NAME
-    if not path.is_file():
-        raise DataError(f'{root}: no {MANIFEST_NAME} (not a sample directory)')
-    out = []
-    with open(path, encoding='utf-8') as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue            # a torn last line after a crash; reconcile repairs it
-            if isinstance(rec, dict) and isinstance(rec.get('npz'), str):
-                out.append(rec)
-    return out
+def _open(root: Path):
+    """The hardened reader of either layout (sample directory or shards), as the tools use it.
+
+    Manifest entries are typed and confined to the directory, only regular files are opened
+    and every npz member's size is checked before it is inflated (``dataset.store``,
+    ``shards.source``).
+    """
+    from assoc_logger_ros.dataset.store import DatasetError
+    from assoc_logger_ros.shards.source import open_source
+    try:
+        return open_source(root)
+    except DatasetError as exc:
+        raise DataError(str(exc)) from None
 
 
 def iter_samples(paths: Sequence[str | Path], *, rank: int = 0, world_size: int = 1,
@@ -66,35 +60,32 @@ def iter_samples(paths: Sequence[str | Path], *, rank: int = 0, world_size: int 
     """Every sample of the directories, as ``np.load`` gives it (key -> array), in order.
 
     Order: directories as given, samples in manifest order (the write order, so frames of one
-    session come in time order). With ``world_size > 1`` only the sessions of this ``rank``
-    (:func:`session_rank`) are read; ``sessions`` restricts to those session ids. Unreadable
-    samples are skipped (``on_error(path, exc)`` is told).
+    session come in time order); a shard directory (``pack``, ``log_format: shards``) is read
+    sequentially in its write order. With ``world_size > 1`` only the sessions of this
+    ``rank`` (:func:`session_rank`) are read; ``sessions`` restricts to those session ids.
+    Unreadable samples are skipped (``on_error(name, exc)`` is told).
     """
     wanted = None if sessions is None else set(sessions)
     for root in map(Path, paths):
-        for rec in _manifest(root):
+        source = _open(root)
+        for rec in source.records:
             sess = str(rec.get('session', ''))
             if wanted is not None and sess not in wanted:
                 continue
             if world_size > 1 and session_rank(sess, world_size) != rank:
                 continue
-            name = rec['npz']
-            if '/' in name or '\\' in name or name.startswith('.'):
-                continue            # tools stay inside the directories they are given
-            path = root / name
             try:
-                with np.load(path, allow_pickle=False) as z:
-                    yield {k: z[k] for k in z.files}
+                yield source.load(rec)
             except Exception as exc:  # noqa: BLE001 - a bad file is skipped, not fatal
                 if on_error is not None:
-                    on_error(path, exc)
+                    on_error(root / str(rec.get('npz')), exc)
 
 
 def list_sessions(paths: Sequence[str | Path]) -> dict[str, int]:
     """Session id -> number of samples, from the manifests alone (cheap)."""
     out: dict[str, int] = {}
     for root in map(Path, paths):
-        for rec in _manifest(root):
+        for rec in _open(root).records:
             sess = str(rec.get('session', ''))
             out[sess] = out.get(sess, 0) + 1
     return out
