@@ -26,6 +26,7 @@ setup(
     entry_points={
         'console_scripts': [
             'tracker_node = assoc_logger_ros.ros.node:main',
+            'tracker_lifecycle_node = assoc_logger_ros.ros.lifecycle_node:main',
             'assoc_logger = assoc_logger_ros.cli:main',
         ],
     },
