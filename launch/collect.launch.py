@@ -67,7 +67,8 @@ def _actions(context: LaunchContext) -> list:
     if launch_args.autostart(args):
         actions += _autostart(node)
     if cmd is not None:
-        player = ExecuteProcess(cmd=cmd, output='screen', name='bag_play')
+        player = ExecuteProcess(cmd=launch_args.resolve_player(cmd), output='screen',
+                                name='bag_play')
         actions += [player, RegisterEventHandler(OnProcessExit(
             target_action=player, on_exit=_on_player_exit(cmd)))]
     return actions

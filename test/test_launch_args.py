@@ -82,6 +82,23 @@ def test_bag_path_is_checked_before_anything_starts(tmp_path):
     assert la.bag_command({'bag': str(tmp_path)})[-1] == str(tmp_path)
 
 
+def test_player_program_is_found_on_path_or_beside_python(tmp_path, monkeypatch):
+    """PATH first, then this interpreter's folder (ros2 launch run by full path); else an error."""
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    venv_bin = tmp_path / 'venv' / 'bin'
+    venv_bin.mkdir(parents=True)
+    monkeypatch.setenv('PATH', str(empty))
+    monkeypatch.setattr(la.sys, 'executable', str(venv_bin / 'python'))
+    cmd = ['ros2', 'bag', 'play', '--clock', '/data/run']
+    with pytest.raises(config.ConfigError, match='no ros2 command to play it'):
+        la.resolve_player(cmd)
+    decoy = venv_bin / 'ros2'  # never run, only found
+    decoy.write_text('#!/bin/sh\nexit 3\n')
+    decoy.chmod(0o755)
+    assert la.resolve_player(cmd) == [str(decoy), *cmd[1:]]
+
+
 def test_player_exit_message_says_finished_or_failed():
     """The launch's message when the player exits names the outcome and what happens next."""
     cmd = ['ros2', 'bag', 'play', '--clock', 'x']

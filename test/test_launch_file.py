@@ -1,16 +1,18 @@
 """``launch/collect.launch.py`` executed: with fake launch modules here, with real ones on ROS.
 
-``launch``/``launch_ros`` are not installable in this environment, so the fake-module tests put
+``launch``/``launch_ros`` are on no package registry, so the fake-module tests put
 minimal stand-ins into ``sys.modules`` (they record constructor arguments;
 ``LaunchConfiguration(name).perform(context)`` reads the context's argument values), import the
 launch file, call ``generate_launch_description()`` and run its ``OpaqueFunction`` with a few
-argument sets. Where the real ``launch_ros`` imports (a ROS 2 installation), those tests are
-skipped and the real-import test runs instead.
+argument sets. Where the real ``launch_ros`` imports (a ROS 2 installation, or the tools
+``scripts/setup.sh --ros-tools`` installs), the real-import test runs as well, and
+test_ros_tools.py runs the launch file for real.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 import sys
 import types
@@ -108,9 +110,7 @@ def _load_launch_file(name: str) -> types.ModuleType:
 
 @pytest.fixture
 def launch_file(monkeypatch):
-    """The launch file imported against the fake modules (skipped where launch_ros exists)."""
-    if REAL:
-        pytest.skip('real launch_ros is installed: test_real_launch_file_imports covers it')
+    """The launch file imported against the fake modules (also where the real ones exist)."""
     for name, module in _fake_modules().items():
         monkeypatch.setitem(sys.modules, name, module)
     return _load_launch_file('collect_launch_under_test')
@@ -143,11 +143,20 @@ def _split(actions: list) -> tuple[Any, list]:
 
 
 @pytest.fixture
-def bag_dir(tmp_path) -> str:
-    """A folder that passes the launch file's bag check (a metadata.yaml in it)."""
+def bag_dir(tmp_path, monkeypatch) -> str:
+    """A folder that passes the bag check (a metadata.yaml in it), and a decoy ``ros2`` on PATH.
+
+    The decoy is never run: the launch file only looks the player's program up.
+    """
     bag = tmp_path / 'run1'
     bag.mkdir()
     (bag / 'metadata.yaml').write_text('rosbag2_bagfile_information: {}\n')
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    decoy = bin_dir / 'ros2'
+    decoy.write_text('#!/bin/sh\nexit 3\n')
+    decoy.chmod(0o755)
+    monkeypatch.setenv('PATH', f'{bin_dir}{os.pathsep}{os.environ.get("PATH", "")}')
     return str(bag)
 
 
@@ -203,15 +212,15 @@ def test_bag_adds_ros2_bag_play_with_clock_and_sim_time(launch_file, bag_dir):
     node, procs = _split(actions)
     assert len(procs) == 1
     cmd = procs[0].kwargs['cmd']
-    assert cmd[:4] == ['ros2', 'bag', 'play', '--clock'] and cmd[-1] == bag_dir
-    assert cmd == ['ros2', 'bag', 'play', '--clock', '--rate', '1.0', bag_dir]
+    assert Path(cmd[0]) == Path(bag_dir).parent / 'bin' / 'ros2'  # found on PATH
+    assert cmd[1:] == ['bag', 'play', '--clock', '--rate', '1.0', bag_dir]
     assert node.kwargs['parameters'] == [{'use_sim_time': True}]
 
     _, actions = _run(launch_file, bag=bag_dir, bag_rate='2', bag_loop='true',
                       use_sim_time='false')
     node, procs = _split(actions)
-    assert procs[0].kwargs['cmd'] == ['ros2', 'bag', 'play', '--clock', '--rate', '2.0',
-                                      '--loop', bag_dir]
+    assert procs[0].kwargs['cmd'][1:] == ['bag', 'play', '--clock', '--rate', '2.0',
+                                          '--loop', bag_dir]
     assert node.kwargs['parameters'] == [{'use_sim_time': False}]
 
 

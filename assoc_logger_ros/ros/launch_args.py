@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 import os
+import shutil
+import sys
 from typing import Any
 
 from assoc_logger_ros import config
@@ -140,6 +142,23 @@ def player_exit_message(returncode: int | None, cmd: Sequence[str]) -> str:
     return (f'{what} failed (exit code {returncode}): shutting the launch down; is rosbag2 '
             'installed (ros2 bag --help) and the bag readable? Without ros2 bag, replay it with '
             'python -m assoc_logger_ros replay BAG')
+
+
+def resolve_player(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` with its program found: on PATH, else beside this interpreter; or a clear error.
+
+    ``ros2 launch`` started by its full path (``.venv/bin/ros2``) has no ``ros2`` on PATH; a
+    program that is not there at all would only show up as a traceback once launch runs it.
+    """
+    found = shutil.which(cmd[0])
+    if found is None:
+        beside = os.path.join(os.path.dirname(sys.executable), cmd[0])
+        found = beside if os.path.isfile(beside) and os.access(beside, os.X_OK) else None
+    if found is None:
+        raise config.ConfigError(
+            f'launch argument bag:={cmd[-1]}: no {cmd[0]} command to play it with (install '
+            'rosbag2, or replay it in code: python -m assoc_logger_ros replay BAG)')
+    return [found, *cmd[1:]]
 
 
 def bag_command(args: Mapping[str, str]) -> list[str] | None:

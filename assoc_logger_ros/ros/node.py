@@ -609,12 +609,22 @@ def spin_until_stopped(node: Node, stop: _StopSignals) -> None:
         executor.shutdown(timeout_sec=0)
 
 
-def main(args: list[str] | None = None, node_class: type[TrackerNode] | None = None) -> int:
-    """Console script ``tracker_node``: spin until Ctrl-C / SIGTERM / shutdown, flush, exit 0."""
+def main(args: list[str] | None = None, node_class: type[TrackerNode] | None = None,
+         early_signals: list[int] | None = None) -> int:
+    """Console script ``tracker_node``: spin until Ctrl-C / SIGTERM / shutdown, flush, exit 0.
+
+    ``early_signals``: stop signals :mod:`.entry` recorded while the modules were importing.
+    """
     stop = _StopSignals()
+    stop.install()
+    for signum in early_signals or ():
+        stop._handle(signum, None)
+    if stop.received:
+        print(f'[assoc_tracker] {stop.received} during start-up: exiting', file=sys.stderr)
+        stop.restore()
+        return 0
     try:
         with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO) as init:
-            stop.install()
             try:
                 node = (node_class or TrackerNode)(context=init.context)
             except (config.ConfigError, ValueError, RecorderError) as err:
