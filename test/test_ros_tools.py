@@ -264,7 +264,7 @@ def _lifecycle_set(node: str, transition: str) -> str:
 
 
 def test_managed_node_with_ros2_lifecycle(started, tmp_path, rclpy_context):
-    """``lifecycle:=true`` + ``ros2 lifecycle``: configure, activate (tracks), deactivate (flush)."""
+    """``lifecycle:=true`` + ``ros2 lifecycle``: configure, activate, deactivate (flush)."""
     ns = f'lc_{os.getpid()}'
     node = f'/{ns}/assoc_tracker'
     log_dir = tmp_path / 'logs'
