@@ -62,7 +62,11 @@ def _actions(context: LaunchContext) -> list:
         package='assoc_logger_ros', executable=launch_args.executable(args),
         name=launch_args.NODE_NAME, namespace=args['namespace'], output='screen',
         emulate_tty=True, parameters=launch_args.node_parameters(args),
-        remappings=launch_args.remappings(args))
+        remappings=launch_args.remappings(args),
+        # the node flushes its queued samples after SIGINT: give it 10 s (launch's default
+        # is 5) before SIGTERM, which it ignores while flushing, and 10 s more before SIGKILL
+        sigterm_timeout=LaunchConfiguration('sigterm_timeout', default='10'),
+        sigkill_timeout=LaunchConfiguration('sigkill_timeout', default='10'))
     actions = [node]
     if launch_args.autostart(args):
         actions += _autostart(node)

@@ -67,8 +67,9 @@ class _OpaqueFunction(_Recorded):
 
 
 class _LaunchConfiguration:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, default: str | None = None) -> None:
         self.name = name
+        self.default = default
 
     def perform(self, context: _LaunchContext) -> str:
         return context.launch_configurations[self.name]
@@ -186,6 +187,9 @@ def test_defaults_start_only_the_node_with_no_explicit_parameters(launch_file):
     assert kw['namespace'] == ''
     assert kw['parameters'] == [{'use_sim_time': False}]
     assert kw['remappings'] == []
+    stop = (kw['sigterm_timeout'], kw['sigkill_timeout'])  # time for the flush
+    assert [(c.name, c.default) for c in stop] == [('sigterm_timeout', '10'),
+                                                   ('sigkill_timeout', '10')]
 
 
 def test_log_dir_seg_enable_and_remaps(launch_file):

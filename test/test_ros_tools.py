@@ -306,3 +306,23 @@ def test_launch_testing_integration_test_passes(tmp_path):
     assert proc.returncode == 0, out
     assert 'test_active_node_tracks_detections' in out and 'test_exit_code_and_flush' in out
 
+
+
+def test_ctrl_c_of_ros2_launch_under_load_is_orderly(tmp_path):
+    """bench/launch_ctrl_c.py, 2 runs: 300 detections at 30 Hz, Ctrl-C of the launch's group.
+
+    Each run must take the orderly path (one ``flushing and stopping``, the node finished
+    cleanly, launch exit 0) with a sample for every tracked frame after the first; the bench
+    itself does 10 runs.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location('launch_ctrl_c',
+                                                  REPO_ROOT / 'bench' / 'launch_ctrl_c.py')
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    frames = bench.make_frames(60, 300, 30.0)
+    for run in range(2):
+        res = bench.run_once(ros2_command(), frames, tmp_path, run, stream_s=1.0)
+        assert res.get('orderly') and res['missing'] == 0 and res['files_ok'], res
+        assert res['frames'] > 10 and res['samples'] == res['frames'] - 1, res
