@@ -128,6 +128,7 @@ class TrackerNode(Node):
         self._io: list[Any] = []  # subscriptions and timers of _start_io
         self._inputs: list[tuple[str, Subscription]] = []
         self.clock_watch = SimClockWatch()
+        self._clock_diag_t = 0.0  # last WARN report of the clock watch (steady time)
         super().__init__(NODE_NAME, **kwargs)
         if self._start_on_init:
             self._configure()
@@ -420,8 +421,7 @@ class TrackerNode(Node):
         if text is not None:
             self.warn('clock', text)
             period = self.settings.node.diagnostics_period_s
-            last = getattr(self, '_clock_diag_t', 0.0)
-            if time.monotonic() - last >= period:  # the regular report runs on ROS time
+            if time.monotonic() - self._clock_diag_t >= period:  # the regular one is ROS-timed
                 self._clock_diag_t = time.monotonic()
                 self._publish_diagnostics()
 
