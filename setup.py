@@ -25,7 +25,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'tracker_node = assoc_logger_ros.ros.node:main',
+            'tracker_node = assoc_logger_ros.ros.entry:tracker_node',
+            'tracker_lifecycle_node = assoc_logger_ros.ros.entry:tracker_lifecycle_node',
             'assoc_logger = assoc_logger_ros.cli:main',
         ],
     },

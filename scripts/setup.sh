@@ -3,6 +3,8 @@
 #
 #   bash scripts/setup.sh          # creates/updates .venv (or $ASSOC_VENV)
 #   bash scripts/setup.sh --train  # also the training extras (requirements/train.in: torch CPU)
+#   bash scripts/setup.sh --ros-tools   # also the real ros2 CLI / launch_ros from ../shared/ros2-cli
+#                                       # (scripts/install_ros_tools.sh; scripts/test.sh passes it)
 #
 # Route A (a sourced ROS 2 whose python3 imports rclpy and vision_msgs, ROS_DISTRO set):
 #   a venv with --system-site-packages gets the missing pure-Python deps and this package.
@@ -11,7 +13,8 @@
 # Route B (plain machine): the venv becomes a ROS 2 Kilted prefix from PyPI wheels pinned by
 #   requirements/constraints.txt, and third_party/vision_msgs is built into it.
 # Both: this package is installed non-editable (pip install --no-deps) so ament_index finds it
-#   and the console scripts exist; it is re-installed whenever its files change.
+#   and the console scripts exist; it is re-installed whenever its files change. The executables
+#   are also put in $VENV/lib/assoc_logger_ros, where `ros2 run` and launch_ros look.
 #
 # Environment: ASSOC_VENV (venv path, default <repo>/.venv), PYTHON (interpreter for route B,
 #   default python3.11 or python3), ASSOC_SETUP_FORCE=1 (ignore the stamps),
@@ -19,10 +22,12 @@
 set -euo pipefail
 
 TRAIN=0
+ROS_TOOLS=0
 for arg in "$@"; do
     case $arg in
         --train) TRAIN=1 ;;
-        *) printf 'setup: ERROR: unknown option %s (known: --train)\n' "$arg" >&2; exit 2 ;;
+        --ros-tools) ROS_TOOLS=1 ;;
+        *) printf 'setup: ERROR: unknown option %s (known: --train, --ros-tools)\n' "$arg" >&2; exit 2 ;;
     esac
 done
 
@@ -154,6 +159,27 @@ install_env_hook() {
     [ -f "$site/_assoc_ros_env.pth" ] || echo 'import _assoc_ros_env' >"$site/_assoc_ros_env.pth"
 }
 
+# Build an ament_cmake interface package (vision_msgs; composition_interfaces and lifecycle_msgs
+# for --ros-tools) into the venv with cmake (ros-env.md; the wheels' include-path fix is applied
+# once, when the environment is built).
+build_interface() {
+    local name=$1 src=$2 build gen=()
+    local cmake_env=(env "AMENT_PREFIX_PATH=$VENV" "CMAKE_PREFIX_PATH=$VENV" "PATH=$VENV/bin:$PATH")
+    [ "$ROUTE" = wheels ] \
+        || cmake_env=(env "AMENT_PREFIX_PATH=$VENV:${AMENT_PREFIX_PATH:-}" "PATH=$VENV/bin:$PATH")
+    need_tools
+    build=$VENV/.build/$(basename "$src")
+    rm -rf "$build"
+    command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+    say "building $(basename "$src") into the venv"
+    quiet "$name-configure" "${cmake_env[@]}" cmake -S "$src" \
+        -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+        -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VENV/bin/python"
+    quiet "$name-build" "${cmake_env[@]}" cmake --build "$build" --parallel "${ASSOC_BUILD_JOBS:-2}"
+    quiet "$name-install" "${cmake_env[@]}" cmake --install "$build"
+    rm -rf "$build"
+}
+
 # ---------------------------------------------------------------- environment
 if [ "$ENV_OK" = 0 ]; then
     say "building the $ROUTE environment in $VENV (first run: about 2 minutes)"
@@ -190,22 +216,8 @@ if [ "$ENV_OK" = 0 ]; then
                     sed -i -e "s|/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include|$NP_INC|g" \
                         -e "s|/opt/python/cp311-cp311/include/python3.11|$PY_INC|g" "$f"
                 done
-            CMAKE_ENV=(env "AMENT_PREFIX_PATH=$VENV" "CMAKE_PREFIX_PATH=$VENV" "PATH=$VENV/bin:$PATH")
-        else
-            CMAKE_ENV=(env "AMENT_PREFIX_PATH=$VENV:${AMENT_PREFIX_PATH:-}" "PATH=$VENV/bin:$PATH")
         fi
-        need_tools
-        BUILD=$VENV/.build/vision_msgs
-        rm -rf "$BUILD"
-        GEN=()
-        command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
-        say 'building third_party/vision_msgs into the venv'
-        quiet vision-configure "${CMAKE_ENV[@]}" cmake -S "$ROOT/third_party/vision_msgs" \
-            -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-            -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VENV/bin/python"
-        quiet vision-build "${CMAKE_ENV[@]}" cmake --build "$BUILD" --parallel "${ASSOC_BUILD_JOBS:-2}"
-        quiet vision-install "${CMAKE_ENV[@]}" cmake --install "$BUILD"
-        rm -rf "$BUILD"
+        build_interface vision "$ROOT/third_party/vision_msgs"
     fi
 
     CHECK_ENV=(env)
@@ -236,6 +248,29 @@ if [ "$TRAIN" = 1 ]; then
         say "training extras ready ($(($(date +%s) - T1)) s)"
     fi
 fi
+# ---------------------------------------------------------------- ros2 run / launch_ros layout
+# pip puts console scripts in $VENV/bin; `ros2 run` and launch_ros look in
+# <prefix>/lib/<package>/ (setup.cfg's install_scripts only applies under colcon): copy them
+# there. On the system route, `source .venv/bin/activate` also puts the venv on the ament and
+# Python paths, so the distro's own `ros2` finds the package and its modules.
+install_lib_executables() {
+    local libexec=$VENV/lib/assoc_logger_ros exe site
+    mkdir -p "$libexec"
+    for exe in $(sed -n "s/^ *'\([a-z_]*\) = assoc_logger_ros.*/\1/p" "$ROOT/setup.py"); do
+        [ -f "$VENV/bin/$exe" ] || die "console script $exe missing from $VENV/bin"
+        cp -f "$VENV/bin/$exe" "$libexec/$exe.tmp"
+        chmod 755 "$libexec/$exe.tmp"
+        mv -f "$libexec/$exe.tmp" "$libexec/$exe"
+    done
+    if [ "$ROUTE" = system ] && ! grep -q '# assoc_logger_ros: ros2 paths' "$VENV/bin/activate"; then
+        site=$(ls -d "$VENV"/lib/python3*/site-packages | head -n 1)
+        {
+            echo '# assoc_logger_ros: ros2 paths (the distro ros2 finds this package and its modules)'
+            echo "export AMENT_PREFIX_PATH=\"$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}\""
+            echo "export PYTHONPATH=\"$site\${PYTHONPATH:+:\$PYTHONPATH}\""
+        } >>"$VENV/bin/activate"
+    fi
+}
 
 # ---------------------------------------------------------------- this package
 PKG_FILES=$(cd "$ROOT" && find package.xml setup.py setup.cfg resource launch config assoc_logger_ros \
@@ -250,7 +285,14 @@ if [ "${ASSOC_SETUP_FORCE:-0}" = 1 ] || [ "$(cat "$PKG_STAMP" 2>/dev/null)" != "
     quiet pkg-install "$VENV/bin/python" -m pip install --disable-pip-version-check --no-deps \
         --no-build-isolation --no-index --force-reinstall "$STAGE"
     rm -rf "$STAGE"
+    install_lib_executables
     echo "$PKG_KEY" >"$PKG_STAMP"
     say "installed assoc_logger_ros into $VENV"
+fi
+[ -x "$VENV/lib/assoc_logger_ros/tracker_node" ] || install_lib_executables
+if [ "$ROS_TOOLS" = 1 ]; then
+    # shellcheck source=install_ros_tools.sh
+    source "$ROOT/scripts/install_ros_tools.sh"
+    install_ros_tools
 fi
 say "ready: $VENV ($ROUTE route, $(($(date +%s) - T0)) s)"

@@ -2,6 +2,7 @@
 # Set up the environment (scripts/setup.sh) and run the test suite with it.
 #   bash scripts/test.sh                 # all tests under test/
 #   bash scripts/test.sh -m 'not slow'   # extra arguments go to pytest
+# The environment gets the real ROS 2 tools (setup.sh --ros-tools) where ../shared/ros2-cli exists.
 # ASSOC_TEST_TIMEOUT (seconds, default 1500) bounds the whole pytest run.
 # The training extras (setup.sh --train: torch CPU) are installed too: the suite trains a tiny
 # association model, exports it and runs it in the tracker and the node (ASSOC_REQUIRE_TRAIN=1
@@ -11,7 +12,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${ASSOC_VENV:-$ROOT/.venv}
 
-bash "$ROOT/scripts/setup.sh" --train
+# --train: torch for the training tests. --ros-tools: the real ros2 CLI / launch_ros from
+# ../shared/ros2-cli when it is there (the tests that need them skip with the reason
+# otherwise). A plain setup.sh installs neither.
+bash "$ROOT/scripts/setup.sh" --train --ros-tools
 
 cd "$ROOT"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST

@@ -45,10 +45,45 @@ def ros_missing_reason() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def ros_tools_missing_reason() -> str | None:
+    """None when the real ``ros2`` CLI and launch_ros are usable, else why not (skip message)."""
+    import importlib.util
+    import sys
+
+    reason = ros_missing_reason()
+    if reason:
+        return reason
+    source = REPO_ROOT.parent / 'shared' / 'ros2-cli'
+    hint = ('scripts/test.sh installs them with scripts/setup.sh --ros-tools from '
+            f'{source}' + ('' if source.is_dir() else ', which is absent here'))
+    for module in ('launch', 'launch_ros', 'launch_testing', 'ros2cli', 'lifecycle_msgs'):
+        if importlib.util.find_spec(module) is None:
+            return f'the real ROS 2 tools are not installed ({module} missing); {hint}'
+    if ros2_command() is None:
+        return f'no ros2 command beside {sys.executable} or on PATH; {hint}'
+    return None
+
+
+def ros2_command() -> str | None:
+    """The ``ros2`` command of this interpreter's environment (its bin/), else the one on PATH."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / 'ros2'
+    if beside.is_file():
+        return str(beside)
+    return shutil.which('ros2')
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip ``ros`` tests without rclpy/vision_msgs and ``bench_data`` tests without the data."""
+    """Skip ``ros``/``ros_tools`` tests without ROS/the real tools, ``bench_data`` without data."""
     for item in items:
-        if item.get_closest_marker('ros') is not None:
+        if item.get_closest_marker('ros_tools') is not None:
+            reason = ros_tools_missing_reason()
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+        elif item.get_closest_marker('ros') is not None:
             reason = ros_missing_reason()
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))

@@ -60,14 +60,60 @@ def test_bad_launch_argument_is_a_config_error():
         la.node_parameters({'confidence_threshold': '2'})
 
 
-def test_bag_starts_player_with_clock_and_sim_time():
+def test_bag_starts_player_with_clock_and_sim_time(tmp_path):
     """bag:=PATH plays the bag with --clock and turns use_sim_time on by default."""
-    args = {'bag': '/data/run', 'bag_rate': '2', 'bag_loop': 'true'}
+    bag = tmp_path / 'run.mcap'
+    bag.write_bytes(b'')
+    args = {'bag': str(bag), 'bag_rate': '2', 'bag_loop': 'true'}
     assert la.bag_command(args) == ['ros2', 'bag', 'play', '--clock', '--rate', '2.0',
-                                    '--loop', '/data/run']
+                                    '--loop', str(bag)]
     assert la.node_parameters(args)[-1]['use_sim_time'] is True
     assert la.node_parameters({**args, 'use_sim_time': 'false'})[-1]['use_sim_time'] is False
     assert la.bag_command({}) is None
+
+
+def test_bag_path_is_checked_before_anything_starts(tmp_path):
+    """A missing bag, an empty folder or an unreadable file: a one-line ConfigError."""
+    with pytest.raises(config.ConfigError, match='no such file or folder'):
+        la.bag_command({'bag': str(tmp_path / 'missing')})
+    with pytest.raises(config.ConfigError, match='not a rosbag2 folder'):
+        la.bag_command({'bag': str(tmp_path)})
+    (tmp_path / 'metadata.yaml').write_text('{}')
+    assert la.bag_command({'bag': str(tmp_path)})[-1] == str(tmp_path)
+
+
+def test_player_program_is_found_on_path_or_beside_python(tmp_path, monkeypatch):
+    """PATH first, then this interpreter's folder (ros2 launch run by full path); else an error."""
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    venv_bin = tmp_path / 'venv' / 'bin'
+    venv_bin.mkdir(parents=True)
+    monkeypatch.setenv('PATH', str(empty))
+    monkeypatch.setattr(la.sys, 'executable', str(venv_bin / 'python'))
+    cmd = ['ros2', 'bag', 'play', '--clock', '/data/run']
+    with pytest.raises(config.ConfigError, match='no ros2 command to play it'):
+        la.resolve_player(cmd)
+    decoy = venv_bin / 'ros2'  # never run, only found
+    decoy.write_text('#!/bin/sh\nexit 3\n')
+    decoy.chmod(0o755)
+    assert la.resolve_player(cmd) == [str(decoy), *cmd[1:]]
+
+
+def test_player_exit_message_says_finished_or_failed():
+    """The launch's message when the player exits names the outcome and what happens next."""
+    cmd = ['ros2', 'bag', 'play', '--clock', 'x']
+    assert 'ros2 bag play finished' in la.player_exit_message(0, cmd)
+    failed = la.player_exit_message(2, cmd)
+    assert 'failed (exit code 2)' in failed and 'shutting the launch down' in failed
+
+
+def test_lifecycle_argument_picks_the_managed_executable():
+    """lifecycle:=true -> tracker_lifecycle_node; autostart needs lifecycle."""
+    assert la.executable({}) == 'tracker_node'
+    assert la.executable({'lifecycle': 'true'}) == 'tracker_lifecycle_node'
+    assert la.autostart({'lifecycle': 'true', 'autostart': 'true'}) is True
+    with pytest.raises(config.ConfigError, match='needs lifecycle'):
+        la.autostart({'autostart': 'true'})
 
 
 def test_topic_arguments_become_remaps():

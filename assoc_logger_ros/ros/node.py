@@ -47,6 +47,7 @@ from assoc_logger_ros.messages.joiner import DETECTIONS, ArrivalFeed, Joined, St
 from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording.writer import RecorderError
 from assoc_logger_ros.ros import health
+from assoc_logger_ros.ros.clock_watch import SimClockWatch
 from assoc_logger_ros.ros.qos import diagnostics_qos, input_qos, output_qos
 
 NODE_NAME = 'assoc_tracker'
@@ -56,6 +57,8 @@ _BIG = 1.7e308
 # a drop of the ROS clock against the system clock by more than this is a clock jump
 _CLOCK_JUMP_NS = 1_000_000_000
 _GT = 'gt'  # joiner side of the ground-truth topic (gt_topic)
+# repeated stop signals within this many seconds of the first are the same request
+STOP_GRACE_S = 5.0
 
 
 class WarnThrottle:
@@ -97,7 +100,14 @@ def descriptor_for(s: config.ParamSpec) -> ParameterDescriptor:
 
 
 class TrackerNode(Node):
-    """Detections (+ masks, images) in; tracks, diagnostics and samples out."""
+    """Detections (+ masks, images) in; tracks, diagnostics and samples out.
+
+    Start-up is two steps, :meth:`_configure` (parameters, publishers, pipeline and writer) and
+    :meth:`_start_io` (subscriptions and timers); the plain node runs both here, the managed node
+    (:mod:`.lifecycle_node`) runs them from its transitions.
+    """
+
+    _start_on_init = True
 
     def __init__(self, **kwargs: Any) -> None:
         self.settings: config.Settings
@@ -115,10 +125,26 @@ class TrackerNode(Node):
         self._diag_prev: dict[str, int] = {}
         self._closed = False
         self._offset_ns: int | None = None
-        self._inputs: list[tuple[str, Subscription]] = []  # a failed start tears down cleanly
+        self._declared = False
+        self._io: list[Any] = []  # subscriptions and timers of _start_io
+        self._inputs: list[tuple[str, Subscription]] = []
+        self.clock_watch = SimClockWatch()
+        self._clock_diag_t = 0.0  # last WARN report of the clock watch (steady time)
         super().__init__(NODE_NAME, **kwargs)
+        if self._start_on_init:
+            self._configure()
+            self._start_io()
 
-        self.settings = self._declare_parameters()
+    def _configure(self) -> None:
+        """Parameters, joiner, publishers and the pipeline with its writer."""
+        if self._declared:  # the managed node, configured again after a cleanup
+            self.settings = config.resolve(explicit={
+                s.name: self.get_parameter(s.name).value for s in config.all_specs()})
+        else:
+            self.settings = self._declare_parameters()
+            self._declared = True
+            self.add_on_set_parameters_callback(self._validate_parameters)
+            self.add_post_set_parameters_callback(self._apply_parameters)
         node_cfg = self.settings.node
         self._throttle = WarnThrottle(node_cfg.warn_throttle_s)
         self.health = health.NodeHealth(1.0 / self.settings.tracker.frame_rate, self.warn)
@@ -137,16 +163,20 @@ class TrackerNode(Node):
         self.get_logger().info(
             f'session {self.pipeline.session_id}; logging to '
             f'{self.settings.recorder.log_dir or "(disabled)"}; joining {sides or "nothing"}')
-
-        qos_in = input_qos(node_cfg)
         self._pub = self.create_publisher(Detection2DArray, node_cfg.tracks_topic,
                                           output_qos(node_cfg))
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                diagnostics_qos())
+
+    def _start_io(self) -> None:
+        """Subscriptions and timers: from here on, received messages are tracked."""
+        node_cfg = self.settings.node
+        sides = self.joiner.sides
+        qos_in = input_qos(node_cfg)
         # Callbacks take (msg, MessageInfo): "now" for the joiner is each message's receive time.
-        self._inputs.append((DETECTIONS, health.subscribe_counting_losses(
-            self, self.health, Detection2DArray, node_cfg.detections_topic, self._on_detections,
-            qos_in, raw=node_cfg.fast_cdr)))
+        self._inputs = [(DETECTIONS, health.subscribe_counting_losses(
+            self, self.health, Detection2DArray, node_cfg.detections_topic,
+            self._on_detections, qos_in, raw=node_cfg.fast_cdr))]
         if 'mask' in sides:
             self._inputs.append(('mask', self.create_subscription(
                 Image, node_cfg.masks_topic, lambda m, i: self._on_input('mask', m, i),
@@ -160,11 +190,26 @@ class TrackerNode(Node):
                 Detection2DArray, node_cfg.gt_topic, lambda m, i: self._on_input(_GT, m, i),
                 qos_in, raw=node_cfg.fast_cdr)))
         self._take_limit = max(int(node_cfg.qos_depth), 1)
+        self._io = [sub for _, sub in self._inputs]
         if sides:
-            self.create_timer(max(node_cfg.mask_tolerance_s / 4.0, 0.002), self._on_join_timer)
-        self.create_timer(node_cfg.diagnostics_period_s, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+            self._io.append(self.create_timer(max(node_cfg.mask_tolerance_s / 4.0, 0.002),
+                                              self._on_join_timer))
+        self._io.append(self.create_timer(node_cfg.diagnostics_period_s,
+                                          self._publish_diagnostics))
+        if self.get_parameter('use_sim_time').value:  # steady: ROS time may never move
+            from rclpy.clock import Clock, ClockType
+
+            self._io.append(self.create_timer(1.0, self._check_clock,
+                                              clock=Clock(clock_type=ClockType.STEADY_TIME)))
+
+    def _stop_io(self) -> None:
+        """Destroy what :meth:`_start_io` created (the managed node's deactivate)."""
+        for entity in self._io:
+            if isinstance(entity, Subscription):
+                self.destroy_subscription(entity)
+            else:
+                self.destroy_timer(entity)
+        self._io, self._inputs = [], []
 
     # ------------------------------------------------------------------------- parameters
     def _declare_parameters(self) -> config.Settings:
@@ -381,6 +426,17 @@ class TrackerNode(Node):
                 if self.context.ok():
                     raise  # a real publishing problem; after shutdown there is nobody to tell
 
+    def _check_clock(self) -> None:
+        """Steady-timer check for ``use_sim_time`` without a ``/clock`` (see clock_watch)."""
+        text = self.clock_watch.check(time.monotonic(), detections_seen=self.frames_in > 0,
+                                      clock_seen=self._now_ns() > 0)
+        if text is not None:
+            self.warn('clock', text)
+            period = self.settings.node.diagnostics_period_s
+            if time.monotonic() - self._clock_diag_t >= period:  # the regular one is ROS-timed
+                self._clock_diag_t = time.monotonic()
+                self._publish_diagnostics()
+
     # ------------------------------------------------------------------------- diagnostics
     def diagnostic_values(self) -> dict[str, Any]:
         """Everything /diagnostics reports, as a flat mapping."""
@@ -411,6 +467,8 @@ class TrackerNode(Node):
             'max_detections_dropped': stats.get('max_detections_dropped', 0),
             'max_detections_frames': stats.get('max_detections_frames', 0),
             'out_of_range_dropped': stats.get('out_of_range_dropped', 0),
+            'sim_clock': (self.clock_watch.state() if self._sim_time else 'off'),
+            'sim_clock_waited_s': round(self.clock_watch.waited_s, 1),
         }
         self.health.skipped(self.frames_in, self.frames_processed, join['waiting'])
         values.update(self.health.values())
@@ -455,6 +513,11 @@ class TrackerNode(Node):
             problems.append('disk almost full')
         if values['logging_off_reason']:
             problems.append(f'logging off: {values["logging_off_reason"]}')
+        if self.clock_watch.waiting:
+            problems.append('use_sim_time: no /clock received')
+        elif self.clock_watch.waited_s > 0 and not self._diag_prev.get('clock_reported'):
+            problems.append(f'/clock arrived after {self.clock_watch.waited_s:.0f} s')
+            self._diag_prev['clock_reported'] = 1
         if problems:
             level = DiagnosticStatus.WARN
         if values['writer_stopped_reason'] or values['writer_last_error']:
@@ -506,12 +569,19 @@ class _StopSignals:
     rclpy's own handlers shut the context down inside the signal, so whatever runs next (the
     callback being executed, the next wait) fails with RCLError and the last tracks cannot be
     published. These handlers set a flag instead; the node then flushes with a valid context.
-    A second SIGINT raises KeyboardInterrupt (impatient user); SIGTERM during the flush is
-    ignored so that the samples still reach the disk (launch escalates to SIGKILL if needed).
+
+    Every signal within ``grace_s`` of the first is the same shutdown request: a Ctrl-C in a
+    terminal running ``ros2 launch`` reaches the node twice (the terminal's process group, then
+    launch's forward), and neither may cut the flush short. A SIGINT after the grace period is
+    a deliberate second Ctrl-C and aborts the flush (KeyboardInterrupt); SIGTERM is ignored
+    once stopping (launch escalates to SIGKILL if the flush hangs).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = STOP_GRACE_S) -> None:
         self.received: str | None = None
+        self.repeats = 0
+        self.grace_s = grace_s
+        self._first_t = 0.0
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -524,10 +594,16 @@ class _StopSignals:
         self._previous.clear()
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        now = time.monotonic()
         if self.received is None:
             self.received = signal.Signals(signum).name
-            if signum == signal.SIGINT:  # a second Ctrl-C interrupts the flush
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._first_t = now
+            return
+        self.repeats += 1
+        if signum == signal.SIGINT and now - self._first_t > self.grace_s:
+            sys.stderr.write('[assoc_tracker] SIGINT again: aborting the flush; samples still '
+                             'queued are lost\n')
+            raise KeyboardInterrupt
 
 
 def spin_until_stopped(node: Node, stop: _StopSignals) -> None:
@@ -557,14 +633,24 @@ def spin_until_stopped(node: Node, stop: _StopSignals) -> None:
         executor.shutdown(timeout_sec=0)
 
 
-def main(args: list[str] | None = None) -> int:
-    """Console script ``tracker_node``: spin until Ctrl-C / SIGTERM / shutdown, flush, exit 0."""
+def main(args: list[str] | None = None, node_class: type[TrackerNode] | None = None,
+         early_signals: list[int] | None = None) -> int:
+    """Console script ``tracker_node``: spin until Ctrl-C / SIGTERM / shutdown, flush, exit 0.
+
+    ``early_signals``: stop signals :mod:`.entry` recorded while the modules were importing.
+    """
     stop = _StopSignals()
+    stop.install()
+    for signum in early_signals or ():
+        stop._handle(signum, None)
+    if stop.received:
+        print(f'[assoc_tracker] {stop.received} during start-up: exiting', file=sys.stderr)
+        stop.restore()
+        return 0
     try:
         with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO) as init:
-            stop.install()
             try:
-                node = TrackerNode(context=init.context)
+                node = (node_class or TrackerNode)(context=init.context)
             except (config.ConfigError, ValueError, RecorderError) as err:
                 print(f'ERROR: {err}', file=sys.stderr)
                 return 2
@@ -574,6 +660,10 @@ def main(args: list[str] | None = None) -> int:
                     node.get_logger().info(f'{stop.received}: flushing and stopping')
             finally:
                 node.close(publish=init.context.ok())
+                if stop.repeats:
+                    node.get_logger().info(
+                        f'{stop.repeats} repeated stop signal(s) within {stop.grace_s:g} s '
+                        'taken as the same request')
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
