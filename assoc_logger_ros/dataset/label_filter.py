@@ -90,6 +90,19 @@ def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule) -> np.ndarr
     return w
 
 
+def relabel(arrays: dict[str, np.ndarray], rule: LabelRule) -> tuple[int, int]:
+    """Set ``label_weights`` (and the confidence keys a sample predates) in place.
+
+    Returns (matched pairs, matched pairs now ignored), what ``filter`` reports.
+    """
+    for key, value in confidence_of(arrays).items():
+        arrays.setdefault(key, value)
+    weights = label_weights(arrays, rule)
+    arrays['label_weights'] = weights
+    matched = np.asarray(arrays['assigned_track_ids']) >= 0
+    return int(matched.sum()), int((matched & (weights < 1.0)).sum())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Per-pair flags of ``filter`` (they set label_weights instead of dropping samples)."""
     g = parser.add_argument_group(

@@ -17,7 +17,7 @@ import zipfile
 
 import numpy as np
 
-from assoc_logger_ros.dataset.label_filter import LabelRule, confidence_of, label_weights
+from assoc_logger_ros.dataset.label_filter import LabelRule, relabel
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import (
     Dataset,
@@ -67,18 +67,14 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
                     placed.append(rec)
                     continue
                 arrays = ds.load(rec)
-                for key, value in confidence_of(arrays).items():
-                    arrays.setdefault(key, value)
-                weights = label_weights(arrays, rule)
-                arrays['label_weights'] = weights
+                matched, ignored = relabel(arrays, rule)
                 content = encode(arrays, _compressed(ds.path(rec)))
                 write_atomic(dst / rec['npz'], content, fsync=False)
             except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
                 skipped.append((rec['npz'], unusable_reason(exc)))
                 continue
-            matched = np.asarray(arrays['assigned_track_ids']) >= 0
-            pairs['matched'] += int(matched.sum())
-            pairs['ignored'] += int((matched & (weights < 1.0)).sum())
+            pairs['matched'] += matched
+            pairs['ignored'] += ignored
             placed.append(manifest.record_from_arrays(arrays, rec['npz'], len(content)))
             how['rewritten'] += 1
         manifest.write(dst, placed)

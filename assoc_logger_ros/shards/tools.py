@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from assoc_logger_ros.dataset.label_filter import LabelRule, confidence_of, label_weights
+from assoc_logger_ros.dataset.label_filter import LabelRule
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import DatasetError, staged_output
 from assoc_logger_ros.recording import manifest
@@ -85,16 +85,12 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
                 data, line = source.read_bytes(rec), source.record_line(rec)
                 if relabel:
                     arrays = decode(data)
-                    for key, value in confidence_of(arrays).items():
-                        arrays.setdefault(key, value)
-                    weights = label_weights(arrays, rule)
-                    arrays['label_weights'] = weights
+                    matched, ignored = relabel(arrays, rule)
                     data = encode(arrays, _compressed(data))
                     rec = manifest.record_from_arrays(arrays, rec['npz'], len(data))
                     line = manifest.dumps(rec).rstrip('\n').encode('utf-8')
-                    matched = np.asarray(arrays['assigned_track_ids']) >= 0
-                    pairs['matched'] += int(matched.sum())
-                    pairs['ignored'] += int((matched & (weights < 1.0)).sum())
+                    pairs['matched'] += matched
+                    pairs['ignored'] += ignored
             except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
                 skipped.append((str(rec.get('npz'))[:60], f'{type(exc).__name__}: {exc}'))
                 continue
