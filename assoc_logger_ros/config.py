@@ -171,6 +171,24 @@ class TrackerConfig(_Validated):
         env='SEG_ENABLE')
     diag: bool = _param(
         True, 'Estimate ID switches without ground truth (est_id_switches).', env='DIAG')
+    output_box: str = _param(
+        'kalman', 'Box published for a track: its Kalman state after the update (kalman, the '
+        'reference) or the raw box of the detection it matched in this update (detection).',
+        choices=('kalman', 'detection'))
+    track_buffer_min_frames: int = _param(
+        0, 'Lost tracks are kept at least this many nominal frames even when track_buffer_s '
+        'is fewer (low frame rates); 0: track_buffer_s alone decides.', lo=0, hi=100000)
+    oc_reupdate: bool = _param(
+        False, 'OC-SORT observation-centric re-update: a re-found lost track replays its '
+        'occlusion gap along a straight virtual path from its last detection to the new one.')
+    nsa_kalman: bool = _param(
+        False, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
+    height_iou: bool = _param(
+        False, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
+        'vertical extents).')
+    score_cost_weight: float = _param(
+        0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
+        'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import Frame
-from assoc_logger_ros.tracking import kalman
+from assoc_logger_ros.tracking import kalman, oc
+from assoc_logger_ros.tracking.cues import height_modulated_distance, score_cost
 from assoc_logger_ros.tracking.diagnostics import SwitchEstimator
 from assoc_logger_ros.tracking.features import det_features, track_features
 from assoc_logger_ros.tracking.matching import assign, fuse_score, iou_distance
@@ -105,7 +106,14 @@ class ByteTracker:
     @property
     def buffer_frames(self) -> int:
         """Frame-mode lost-track buffer: ``int(track_buffer_s * frame_rate)`` updates."""
-        return int(self.cfg.track_buffer_s * self.cfg.frame_rate + 1e-9)
+        return max(int(self.cfg.track_buffer_s * self.cfg.frame_rate + 1e-9),
+                   self.cfg.track_buffer_min_frames)
+
+    @property
+    def buffer_s(self) -> float:
+        """Time-mode lost-track buffer: ``track_buffer_s``, at least the minimum frames."""
+        return max(self.cfg.track_buffer_s,
+                   self.cfg.track_buffer_min_frames / self.cfg.frame_rate)
 
     def tracks(self) -> list[TrackInfo]:
         """Tracked (including unconfirmed) then lost tracks, as frozen copies."""
@@ -187,7 +195,13 @@ class ByteTracker:
         iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
 
         # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
-        cost1 = fuse_score(iou_cost[:n_pool][:, high], scores[high])
+        iou1 = iou_cost[:n_pool][:, high]
+        if cfg.height_iou and iou1.size:
+            iou1 = height_modulated_distance(iou1, pred_boxes[:n_pool], boxes[high],
+                                             cfg.iou_pixel_offset)
+        cost1 = fuse_score(iou1, scores[high])
+        if cfg.score_cost_weight > 0.0 and cost1.size:
+            cost1 = cost1 + score_cost(pre_conf[:n_pool], scores[high], cfg.score_cost_weight)
         same1 = self._same_class(trk_cls[:n_pool], classes[high])
         if emb is not None and self.memory_cfg.appear_memory_enable and n_pool and high.size:
             app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
@@ -223,8 +237,11 @@ class ByteTracker:
         matched_rows = det_track[matched_dets]
         ms = slots[matched_rows]
         if ms.size:
-            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(
-                tab.mean[ms], tab.cov[ms], kalman.xyxy_to_xyah(boxes[matched_dets]))
+            z = kalman.xyxy_to_xyah(boxes[matched_dets])
+            nsa = 1.0 - scores[matched_dets] if cfg.nsa_kalman else None
+            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa)
+            if cfg.oc_reupdate:
+                self._reupdate(ms, z, since[matched_rows], prev_state[matched_rows], nsa)
             tab.clock[ms] = clock_now
             was_tracked = prev_state[matched_rows] == _TRACKED
             tab.tracklet_len[ms] = np.where(was_tracked, tab.tracklet_len[ms] + 1, 0)
@@ -253,7 +270,7 @@ class ByteTracker:
             if cfg.frame_mode:
                 expired = fc - tab.frame_id[lost] > self.buffer_frames
             else:
-                buf_ns = cfg.track_buffer_s * 1e9 + _STAMP_TOLERANCE_NS
+                buf_ns = self.buffer_s * 1e9 + _STAMP_TOLERANCE_NS
                 expired = now - tab.last_ns[lost] > buf_ns
             exp = lost[expired & (tab.state[lost] != _TRACKED)]
             tab.state[exp] = _REMOVED
@@ -287,6 +304,10 @@ class ByteTracker:
         act_out = tab.activated[tracked]
         out = tracked[act_out]
         out_boxes = cur_boxes[act_out] if tracked.size else np.empty((0, 4))
+        if cfg.output_box == 'detection' and out.size:
+            out_det = tab.det_index[out]
+            has = out_det >= 0
+            out_boxes[has] = boxes[out_det[has]]
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -330,13 +351,31 @@ class ByteTracker:
         + 2 nominal frames), as in the reference; after a long pause it is not.
         """
         tab, lost = self._table, self._lost
-        limit = (self.cfg.track_buffer_s + 2.0 / self.cfg.frame_rate) * 1e9 + _STAMP_TOLERANCE_NS
+        limit = (self.buffer_s + 2.0 / self.cfg.frame_rate) * 1e9 + _STAMP_TOLERANCE_NS
         late = tab.removed_at[lost] >= 0
         if not late.any():                  # the common case: no expired track in the list
             return _EMPTY
         late &= now - tab.last_ns[lost] > limit
         self._lost = lost[~late]
         return lost[late]
+
+    def _reupdate(self, ms: _I64, z: NDArray[np.float64], gap: NDArray[np.float64],
+                  prev: NDArray[np.int8], nsa: NDArray[np.float64] | None) -> None:
+        """OC-SORT ORU for re-found lost tracks, then save every matched track's observation.
+
+        ``ms`` matched slots (already updated the plain way), ``z`` their detections (xyah),
+        ``gap`` nominal frames since their last match, ``prev`` their state before this update.
+        """
+        tab = self._table
+        back = ((prev != _TRACKED) & (gap > 1.0)).nonzero()[0]
+        if back.size:
+            s = ms[back]
+            tab.mean[s], tab.cov[s] = oc.reupdate(
+                tab.obs_mean[s], tab.obs_cov[s], tab.obs_z[s], z[back], gap[back],
+                None if nsa is None else nsa[back])
+        tab.obs_mean[ms] = tab.mean[ms]
+        tab.obs_cov[ms] = tab.cov[ms]
+        tab.obs_z[ms] = z
 
     def _same_class(self, track_cls: _I64, det_cls: _I64) -> NDArray[np.bool_] | None:
         """(T, D) class agreement, or None when matching is class-agnostic."""
@@ -391,6 +430,9 @@ class ByteTracker:
         tab.tracklet_len[s] = 0
         tab.removed_at[s] = -1
         tab.det_index[s] = dets
+        if self.cfg.oc_reupdate:
+            tab.obs_mean[s], tab.obs_cov[s] = tab.mean[s], tab.cov[s]
+            tab.obs_z[s] = tab.mean[s, :4]
         return s
 
     def _remove_duplicates(self, tracked: _I64, lost: _I64,
