@@ -182,10 +182,14 @@ class TrackerConfig(_Validated):
         False, 'OC-SORT observation-centric re-update: a re-found lost track replays its '
         'occlusion gap along a straight virtual path from its last detection to the new one.')
     nsa_kalman: bool = _param(
-        False, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
+        True, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
     height_iou: bool = _param(
-        False, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
+        True, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
         'vertical extents).')
+    output_lost_frames: int = _param(
+        0, 'Also publish lost tracks for this many nominal frames after their last match, at '
+        'their Kalman prediction (output_det_index -1); 0: only tracks matched in this update.',
+        lo=0, hi=1000)
     score_cost_weight: float = _param(
         0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
         'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)

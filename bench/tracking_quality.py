@@ -76,6 +76,11 @@ def configurations() -> dict[str, TrackerConfig]:
         'nsa_kalman': {'nsa_kalman': True},
         'height_iou': {'height_iou': True},
         'score_cost_weight=0.2': {'score_cost_weight': 0.2},
+        'output_lost_frames=3': {'output_lost_frames': 3},
+        'hiou+nsa+lost3': {'height_iou': True, 'nsa_kalman': True, 'output_lost_frames': 3},
+        'hiou+lost3': {'height_iou': True, 'output_lost_frames': 3},
+        'hiou+nsa+buf30': {'height_iou': True, 'nsa_kalman': True,
+                           'track_buffer_min_frames': 30},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)
@@ -111,8 +116,8 @@ def write_sim_set(gt_root: Path) -> dict[str, list]:
                 'imExt=.jpg\n', encoding='utf-8')
             rows = []
             for k, f in enumerate(scene.frames):
-                # the objects a detector can see (the generator detects nothing less visible)
-                vis = f.obj_visibility >= cfg.min_visibility
+                # every object in view, hidden or not (the MOTChallenge convention)
+                vis = np.ones(len(f.obj_ids), bool)
                 for ident, b, v in zip(f.obj_ids[vis], f.obj_boxes[vis].tolist(),
                                        f.obj_visibility[vis].tolist()):
                     rows.append(f'{k + 1},{int(ident) + 1},{b[0]:.3f},{b[1]:.3f},'
@@ -167,6 +172,8 @@ def main() -> int:
     parser.add_argument('--only', nargs='+', default=None,
                         help='row names to run (reference, before and defaults always run)')
     parser.add_argument('--per-seq', action='store_true', help='also print per-sequence tables')
+    parser.add_argument('--timing-rounds', type=int, default=3,
+                        help='extra interleaved MOT17 timing rounds of before vs defaults')
     args = parser.parse_args()
     configs = configurations()
     if args.only:
@@ -230,7 +237,31 @@ def main() -> int:
                            if k != 'IDSW') and int(ref['IDSW']) == OFFICIAL_MOT17['IDSW']
                 print('\nreference row equals the official code:', 'yes' if same else 'NO')
             sys.stdout.flush()
+        if 'mot17' in args.sets and args.timing_rounds > 0:
+            print_timing(args.data / 'MOT17' / 'train', configs, args.timing_rounds, tmp)
     return 0
+
+
+def print_timing(root: Path, configs: dict[str, TrackerConfig], rounds: int, tmp: Path) -> None:
+    """Interleaved rounds over MOT17 half-val: median update time per round, then the median.
+
+    One pass per configuration is noisy on a shared machine; alternating the configurations and
+    taking the median over rounds compares them under the same load.
+    """
+    rows = ['before', 'defaults']
+    med: dict[str, list[float]] = {r: [] for r in rows}
+    for _ in range(rounds):
+        for row in rows:
+            ms = 1e3 * run_mot(root, MOT17_SEQS, MOT17_DET, configs[row], tmp / 'timing', True)
+            med[row].append(float(np.median(ms)))
+    base = float(np.median(med['before']))
+    print(f'\n## MOT17 update time, {rounds} interleaved rounds (median of the per-round '
+          'medians, CPU time of the update call)\n')
+    print('| config | median ms | x before | per round |\n|---|---:|---:|---|')
+    for row in rows:
+        m = float(np.median(med[row]))
+        print(f'| {row} | {m:.3f} | {m / base:.2f} | '
+              + ' '.join(f'{v:.3f}' for v in med[row]) + ' |')
 
 
 if __name__ == '__main__':

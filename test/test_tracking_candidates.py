@@ -159,3 +159,19 @@ def test_height_iou_separates_neighbours_of_different_depth():
     snap_p = plain.update(frame(1 / RATE, [[100.0, 160.0, 160.0, 300.0]]))
     assert snap.cost_matrix[0, 0] > snap_p.cost_matrix[0, 0]
 
+
+
+def test_output_lost_frames_publishes_recently_lost_tracks():
+    """With output_lost_frames=3 a hidden walker is published 3 more frames, at its prediction."""
+    for k_out in (0, 3):
+        trk = tracker(output_lost_frames=k_out)
+        for k in range(10):
+            trk.update(frame(k / RATE, [box(100 + 3 * k)]))
+        published = []
+        for k in range(10, 16):
+            snap = trk.update(frame(k / RATE, np.zeros((0, 4))))
+            published.append(snap.output_track_ids.tolist())
+            if snap.output_track_ids.size:
+                assert snap.output_det_index.tolist() == [-1]
+                assert snap.output_boxes[0, 0] > 127.0          # moved on with its velocity
+        assert published == [[1]] * k_out + [[]] * (6 - k_out)

@@ -308,6 +308,11 @@ class ByteTracker:
             out_det = tab.det_index[out]
             has = out_det >= 0
             out_boxes[has] = boxes[out_det[has]]
+        if cfg.output_lost_frames > 0 and lost.size:
+            coast = self._coasting(lost, fc, now)
+            if coast.size:
+                out = np.concatenate([out, coast])
+                out_boxes = np.concatenate([out_boxes, kalman.xyah_to_xyxy(tab.mean[coast])])
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -358,6 +363,15 @@ class ByteTracker:
         late &= now - tab.last_ns[lost] > limit
         self._lost = lost[~late]
         return lost[late]
+
+    def _coasting(self, lost: _I64, fc: int, now: int) -> _I64:
+        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago."""
+        tab, k = self._table, self.cfg.output_lost_frames
+        if self.cfg.frame_mode:
+            recent = fc - tab.frame_id[lost] <= k
+        else:
+            recent = now - tab.last_ns[lost] <= k / self.cfg.frame_rate * 1e9 + _STAMP_TOLERANCE_NS
+        return lost[recent & (tab.state[lost] == _LOST)]
 
     def _reupdate(self, ms: _I64, z: NDArray[np.float64], gap: NDArray[np.float64],
                   prev: NDArray[np.int8], nsa: NDArray[np.float64] | None) -> None:
