@@ -182,7 +182,7 @@ class TrackerConfig(_Validated):
         False, 'OC-SORT observation-centric re-update: a re-found lost track replays its '
         'occlusion gap along a straight virtual path from its last detection to the new one.')
     nsa_kalman: bool = _param(
-        True, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
+        False, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
     height_iou: bool = _param(
         True, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
         'vertical extents).')
