@@ -185,6 +185,28 @@ class TrackerConfig(_Validated):
     transformer_assoc_weight: float = _param(
         0.5, 'Share of the learned cost in the stage-1 cost: (1 - w) * classical + w * '
         '(1 - model probability).', env='TRANSFORMER_ASSOC_WEIGHT', lo=0.0, hi=1.0)
+    output_box: str = _param(
+        'kalman', 'Box published for a track: its Kalman state after the update (kalman, the '
+        'reference) or the raw box of the detection it matched in this update (detection).',
+        choices=('kalman', 'detection'))
+    track_buffer_min_frames: int = _param(
+        0, 'Lost tracks are kept at least this many nominal frames even when track_buffer_s '
+        'is fewer (low frame rates); 0: track_buffer_s alone decides.', lo=0, hi=100000)
+    oc_reupdate: bool = _param(
+        False, 'OC-SORT observation-centric re-update: a re-found lost track replays its '
+        'occlusion gap along a straight virtual path from its last detection to the new one.')
+    nsa_kalman: bool = _param(
+        False, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
+    height_iou: bool = _param(
+        True, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
+        'vertical extents).')
+    output_lost_frames: int = _param(
+        0, 'Also publish lost tracks for this many nominal frames after their last match, at '
+        'their Kalman prediction (output_det_index -1); 0: only tracks matched in this update.',
+        lo=0, hi=1000)
+    score_cost_weight: float = _param(
+        0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
+        'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)

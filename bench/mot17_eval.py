@@ -2,8 +2,10 @@
 
 Protocol: ``../shared/notes/mot-protocol.md`` (7 sequences, YOLOX-X ablation detections, frames
 N//2+2..N, a fresh tracker per sequence, reference output filter, TrackEval COMBINED).
-Runs the tracker in time mode (stamps, 1 s buffer) and in frame mode (update counts) and prints
-one table; the official ByteTrack row is the number measured in the protocol note.
+Runs the tracker with the reference settings (``tracking/reference.py``: the accuracy settings
+beyond the reference off) in time mode (stamps, 1 s buffer) and in frame mode (update counts) and
+prints one table; the official ByteTrack row is the number measured in the protocol note. The
+defaults and the candidates are compared in ``bench/tracking_quality.py``.
 
     bash scripts/bench_env.sh; BENCH=/tmp/assoc_benchvenv/bin/python   # has trackeval
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. nice $BENCH bench/mot17_eval.py [--data DIR]
@@ -23,6 +25,7 @@ from assoc_logger_ros import motchallenge as mc
 from assoc_logger_ros.commands.evaluate import evaluate, format_table
 from assoc_logger_ros.commands.mot import track_sequence
 from assoc_logger_ros.config import TrackerConfig
+from assoc_logger_ros.tracking.reference import reference_config
 
 SEQS = ('MOT17-02', 'MOT17-04', 'MOT17-05', 'MOT17-09', 'MOT17-10', 'MOT17-11', 'MOT17-13')
 DET = 'det/yolox_x_ablation.txt'
@@ -64,7 +67,7 @@ def main() -> int:
         for mode in args.modes:
             name = f'ours ({mode} mode)'
             out = (args.keep or Path(tmp)) / mode
-            times = run_all(root, TrackerConfig(frame_mode=(mode == 'frame')), out)
+            times = run_all(root, reference_config(frame_mode=(mode == 'frame')), out)
             results[name] = out
             ms = 1e3 * times
             timing[name] = {'frames': str(ms.size), 'median ms': f'{np.median(ms):.3f}',

@@ -148,8 +148,10 @@ def test_fast_path_and_general_path_agree_on_a_tracked_scene():
     """
     from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
     from assoc_logger_ros.tracking.byte_tracker import ByteTracker
+    from assoc_logger_ros.tracking.reference import reference_config
 
-    tracker = ByteTracker()
+    # the reference tracker's calls: this scene then exercises every kind of evidence
+    tracker = ByteTracker(reference_config(frame_mode=False))
     calls = []
     real = tracker.diagnostics.observe
 

@@ -68,10 +68,13 @@ def _write_rows(path: Path, rows: np.ndarray) -> None:
 
 
 def evaluate(gt_root: Path, results: dict[str, Path], seqs: list[str], *,
-             half_val: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+             half_val: bool = False, benchmark: str = 'MOT17'
+             ) -> dict[str, dict[str, dict[str, float]]]:
     """Score trackers; returns ``{tracker: {seq or 'COMBINED': {metric: value}}}``.
 
-    HOTA, DetA, AssA, MOTA and IDF1 are percentages; IDSW, FP, FN are counts.
+    HOTA, DetA, AssA, MOTA and IDF1 are percentages; IDSW, FP, FN are counts. ``benchmark``
+    selects TrackEval's preprocessing: 'MOT17' (class and distractor rules) or 'MOT15' (every
+    GT row with conf 1 is a pedestrian; MOT15 files carry no classes).
     """
     trackeval = _import_trackeval()
     with tempfile.TemporaryDirectory(prefix='assoc_eval_') as tmp_name:
@@ -102,7 +105,7 @@ def evaluate(gt_root: Path, results: dict[str, Path], seqs: list[str], *,
                     'TIME_PROGRESS': False, 'OUTPUT_SUMMARY': False, 'OUTPUT_DETAILED': False,
                     'PLOT_CURVES': False, 'DISPLAY_LESS_PROGRESS': True}
         ds_cfg = {'GT_FOLDER': str(tmp / 'gt'), 'TRACKERS_FOLDER': str(tmp / 'trackers'),
-                  'TRACKERS_TO_EVAL': list(results), 'BENCHMARK': 'MOT17',
+                  'TRACKERS_TO_EVAL': list(results), 'BENCHMARK': benchmark,
                   'SPLIT_TO_EVAL': 'train', 'SEQ_INFO': seq_info, 'SKIP_SPLIT_FOL': True,
                   'TRACKER_SUB_FOLDER': 'data', 'PRINT_CONFIG': False,
                   'OUTPUT_FOLDER': str(tmp / 'out')}

@@ -58,6 +58,8 @@ class SceneConfig:
     false_positives: float = 3.0       # false detections per second (low scores, gt id -1)
     drop_rate: float = 0.0             # share of frames dropped (gaps in stamps and indices)
     stamp_jitter: float = 0.0          # std of the frame interval, share of 1/fps
+    sway: float = 0.0                  # dance-like side-to-side swing, share of the box height
+    sway_period_s: float = 1.2         # period of that swing (phase differs per identity)
     start_ns: int = 1_700_000_000_000_000_000
 
 
@@ -276,6 +278,7 @@ class _World:
         self.h_far, self.h_near = 0.16 * cfg.height, 0.48 * cfg.height
         self.walkers: list[_Walker] = []
         self.classes: list[int] = []
+        self.t = 0.0                          # scene time (s), for the sway
 
     def height_at(self, foot: NDArray[np.float64] | float) -> NDArray[np.float64] | float:
         a = (np.asarray(foot) - self.top) / (self.cfg.height - self.top)
@@ -288,7 +291,12 @@ class _World:
             half = 0.65 * h
         else:
             half = 0.19 * h
-        return np.array([w.x - half, w.foot - h, w.x + half, w.foot])
+        x = w.x
+        if self.cfg.sway > 0.0:     # phase from the identity: no draw from the scene's stream
+            phase = 2.0 * math.pi * ((w.ident * 0.618034) % 1.0)
+            x += self.cfg.sway * h * math.sin(2.0 * math.pi * self.t / self.cfg.sway_period_s
+                                              + phase)
+        return np.array([x - half, w.foot - h, x + half, w.foot])
 
     def spawn(self, inside: bool) -> None:
         c, rng = self.cfg, self.rng
@@ -312,6 +320,7 @@ class _World:
 
     def step(self, dt: float) -> None:
         c, rng = self.cfg, self.rng
+        self.t += dt
         for w in self.walkers:
             if rng.random() < c.turn_rate * dt:
                 scale = rng.uniform(0.2, 1.4)

@@ -27,7 +27,12 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import Frame
-from assoc_logger_ros.tracking import kalman, learned_cost
+from assoc_logger_ros.tracking import kalman, learned_cost, oc
+from assoc_logger_ros.tracking.cues import (
+    height_iou_pairs,
+    height_modulated_distance,
+    score_cost,
+)
 from assoc_logger_ros.tracking.diagnostics import SwitchEstimator
 from assoc_logger_ros.tracking.features import det_features, track_features
 from assoc_logger_ros.tracking.limits import (
@@ -114,7 +119,14 @@ class ByteTracker:
     @property
     def buffer_frames(self) -> int:
         """Frame-mode lost-track buffer: ``int(track_buffer_s * frame_rate)`` updates."""
-        return int(self.cfg.track_buffer_s * self.cfg.frame_rate + 1e-9)
+        return max(int(self.cfg.track_buffer_s * self.cfg.frame_rate + 1e-9),
+                   self.cfg.track_buffer_min_frames)
+
+    @property
+    def buffer_s(self) -> float:
+        """Time-mode lost-track buffer: ``track_buffer_s``, at least the minimum frames."""
+        return max(self.cfg.track_buffer_s,
+                   self.cfg.track_buffer_min_frames / self.cfg.frame_rate)
 
     def tracks(self) -> list[TrackInfo]:
         """Tracked (including unconfirmed) then lost tracks, as frozen copies."""
@@ -209,7 +221,8 @@ class ByteTracker:
                                n_trk, n_det, trk_cls, classes, scores, self._gate_classes,
                                stage, det_track)
             pairs1, free_pool, free_high = sp.stage(
-                np.arange(n_pool), high, True, cfg.match_thresh, MatchStage.HIGH)
+                np.arange(n_pool), high, True, cfg.match_thresh, MatchStage.HIGH,
+                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores))
             r_tracked = free_pool[~lost_mask[free_pool]]
             _, free_r, _ = sp.stage(r_tracked, low, False, LOW_MATCH_THRESH, MatchStage.LOW)
             newly_lost = slots[r_tracked[free_r]]
@@ -223,7 +236,14 @@ class ByteTracker:
             iou_cost = iou_distance(pred_boxes, boxes, pixel_offset=cfg.iou_pixel_offset)
 
             # step 1: tracked + lost vs high-score dets, IoU fused with score (+ appearance)
-            cost1 = fuse_score(iou_cost[:n_pool][:, high], scores[high])
+            iou1 = iou_cost[:n_pool][:, high]
+            if cfg.height_iou and iou1.size:
+                iou1 = height_modulated_distance(iou1, pred_boxes[:n_pool], boxes[high],
+                                                 cfg.iou_pixel_offset)
+            cost1 = fuse_score(iou1, scores[high])
+            if cfg.score_cost_weight > 0.0 and cost1.size:
+                cost1 = cost1 + score_cost(pre_conf[:n_pool], scores[high],
+                                           cfg.score_cost_weight)
             same1 = self._same_class(trk_cls[:n_pool], classes[high])
             if use_app:
                 app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
@@ -271,8 +291,11 @@ class ByteTracker:
         matched_rows = det_track[matched_dets]
         ms = slots[matched_rows]
         if ms.size:
-            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(
-                tab.mean[ms], tab.cov[ms], kalman.xyxy_to_xyah(boxes[matched_dets]))
+            z = kalman.xyxy_to_xyah(boxes[matched_dets])
+            nsa = 1.0 - scores[matched_dets] if cfg.nsa_kalman else None
+            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa)
+            if cfg.oc_reupdate:
+                self._reupdate(ms, z, since[matched_rows], prev_state[matched_rows], nsa)
             tab.clock[ms] = clock_now
             was_tracked = prev_state[matched_rows] == _TRACKED
             tab.tracklet_len[ms] = np.where(was_tracked, tab.tracklet_len[ms] + 1, 0)
@@ -301,7 +324,7 @@ class ByteTracker:
             if cfg.frame_mode:
                 expired = fc - tab.frame_id[lost] > self.buffer_frames
             else:
-                buf_ns = cfg.track_buffer_s * 1e9 + _STAMP_TOLERANCE_NS
+                buf_ns = self.buffer_s * 1e9 + _STAMP_TOLERANCE_NS
                 expired = now - tab.last_ns[lost] > buf_ns
             exp = lost[expired & (tab.state[lost] != _TRACKED)]
             tab.state[exp] = _REMOVED
@@ -335,6 +358,15 @@ class ByteTracker:
         act_out = tab.activated[tracked]
         out = tracked[act_out]
         out_boxes = cur_boxes[act_out] if tracked.size else np.empty((0, 4))
+        if cfg.output_box == 'detection' and out.size:
+            out_det = tab.det_index[out]
+            has = out_det >= 0
+            out_boxes[has] = boxes[out_det[has]]
+        if cfg.output_lost_frames > 0 and lost.size:
+            coast = self._coasting(lost, fc, now)
+            if coast.size:
+                out = np.concatenate([out, coast])
+                out_boxes = np.concatenate([out_boxes, kalman.xyah_to_xyxy(tab.mean[coast])])
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -388,13 +420,40 @@ class ByteTracker:
         + 2 nominal frames), as in the reference; after a long pause it is not.
         """
         tab, lost = self._table, self._lost
-        limit = (self.cfg.track_buffer_s + 2.0 / self.cfg.frame_rate) * 1e9 + _STAMP_TOLERANCE_NS
+        limit = (self.buffer_s + 2.0 / self.cfg.frame_rate) * 1e9 + _STAMP_TOLERANCE_NS
         late = tab.removed_at[lost] >= 0
         if not late.any():                  # the common case: no expired track in the list
             return _EMPTY
         late &= now - tab.last_ns[lost] > limit
         self._lost = lost[~late]
         return lost[late]
+
+    def _coasting(self, lost: _I64, fc: int, now: int) -> _I64:
+        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago."""
+        tab, k = self._table, self.cfg.output_lost_frames
+        if self.cfg.frame_mode:
+            recent = fc - tab.frame_id[lost] <= k
+        else:
+            recent = now - tab.last_ns[lost] <= k / self.cfg.frame_rate * 1e9 + _STAMP_TOLERANCE_NS
+        return lost[recent & (tab.state[lost] == _LOST)]
+
+    def _reupdate(self, ms: _I64, z: NDArray[np.float64], gap: NDArray[np.float64],
+                  prev: NDArray[np.int8], nsa: NDArray[np.float64] | None) -> None:
+        """OC-SORT ORU for re-found lost tracks, then save every matched track's observation.
+
+        ``ms`` matched slots (already updated the plain way), ``z`` their detections (xyah),
+        ``gap`` nominal frames since their last match, ``prev`` their state before this update.
+        """
+        tab = self._table
+        back = ((prev != _TRACKED) & (gap > 1.0)).nonzero()[0]
+        if back.size:
+            s = ms[back]
+            tab.mean[s], tab.cov[s] = oc.reupdate(
+                tab.obs_mean[s], tab.obs_cov[s], tab.obs_z[s], z[back], gap[back],
+                None if nsa is None else nsa[back])
+        tab.obs_mean[ms] = tab.mean[ms]
+        tab.obs_cov[ms] = tab.cov[ms]
+        tab.obs_z[ms] = z
 
     def _same_class(self, track_cls: _I64, det_cls: _I64) -> NDArray[np.bool_] | None:
         """(T, D) class agreement, or None when matching is class-agnostic."""
@@ -449,6 +508,9 @@ class ByteTracker:
         tab.tracklet_len[s] = 0
         tab.removed_at[s] = -1
         tab.det_index[s] = dets
+        if self.cfg.oc_reupdate:
+            tab.obs_mean[s], tab.obs_cov[s] = tab.mean[s], tab.cov[s]
+            tab.obs_z[s] = tab.mean[s, :4]
         return s
 
     def _remove_duplicates(self, tracked: _I64, lost: _I64,
@@ -520,6 +582,30 @@ class ByteTracker:
         return count
 
 
+class _Stage1Cues:
+    """The stage-1 cues of the dense path (height IoU, score cue), pair by pair, same floats."""
+
+    def __init__(self, cfg: TrackerConfig, trk_boxes: NDArray[np.float64],
+                 det_boxes: NDArray[np.float64], trk_scores: NDArray[np.float64],
+                 det_scores: NDArray[np.float64]) -> None:
+        self.cfg, self.trk_boxes, self.det_boxes = cfg, trk_boxes, det_boxes
+        self.trk_scores, self.det_scores = trk_scores, det_scores
+
+    def before_fuse(self, tr: _I64, dc: _I64, dist: NDArray[np.float64]
+                    ) -> NDArray[np.float64]:
+        if not self.cfg.height_iou:
+            return dist
+        return 1.0 - (1.0 - dist) * height_iou_pairs(
+            self.trk_boxes[tr], self.det_boxes[dc], self.cfg.iou_pixel_offset)
+
+    def after_fuse(self, tr: _I64, dc: _I64, cost: NDArray[np.float64]) -> NDArray[np.float64]:
+        w = self.cfg.score_cost_weight
+        if w <= 0.0:
+            return cost
+        return cost + w * np.abs(np.asarray(self.trk_scores, np.float64)[tr]
+                                 - np.asarray(self.det_scores, np.float64)[dc])
+
+
 class _SparseStages:
     """The three association stages on overlapping pairs only (crowds).
 
@@ -541,7 +627,8 @@ class _SparseStages:
         self.costs = PairCosts(n_trk, n_det)
 
     def stage(self, trk_rows: _I64, det_cols: _I64, fuse: bool, thresh: float,
-              stage_id: MatchStage) -> tuple[_I64, _I64, _I64]:
+              stage_id: MatchStage, cues: _Stage1Cues | None = None
+              ) -> tuple[_I64, _I64, _I64]:
         """One stage on ``trk_rows`` x ``det_cols``; returns local indices like ``assign``."""
         rpos = _filled(self.n_trk, -1, np.int64)
         rpos[trk_rows] = np.arange(trk_rows.size)
@@ -551,8 +638,12 @@ class _SparseStages:
         e = (lr >= 0) & (lc >= 0)
         lr, lc, cost = lr[e], lc[e], self.dist[e]
         tr, dc = trk_rows[lr], det_cols[lc]
+        if cues is not None:
+            cost = cues.before_fuse(tr, dc, cost)
         if fuse:        # fuse_score, pair by pair
             cost = 1.0 - (1.0 - cost) * self.scores[dc]
+        if cues is not None:
+            cost = cues.after_fuse(tr, dc, cost)
         gated = (np.where(self.trk_cls[tr] == self.det_cls[dc], cost, np.inf) if self.gate
                  else cost)
         self.costs.add(tr, dc, cost, gated < thresh)

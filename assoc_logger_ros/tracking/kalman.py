@@ -220,15 +220,22 @@ def predict_blocks(mean: ArrayLike, blocks: ArrayLike,
     return new_mean, out
 
 
-def update_blocks(mean: ArrayLike, blocks: ArrayLike,
-                  measurement: ArrayLike) -> tuple[_F64, _F64]:
-    """:func:`update` on block covariances (four scalar Kalman updates per track)."""
+def update_blocks(mean: ArrayLike, blocks: ArrayLike, measurement: ArrayLike,
+                  noise_scale: ArrayLike | None = None) -> tuple[_F64, _F64]:
+    """:func:`update` on block covariances (four scalar Kalman updates per track).
+
+    ``noise_scale`` (N,) multiplies each track's measurement-noise variance (NSA Kalman passes
+    ``1 - score``); None keeps the reference noise.
+    """
     m = np.asarray(mean, dtype=np.float64).reshape(-1, 8)
     b = np.asarray(blocks, dtype=np.float64).reshape(-1, 3, 4)
     z = np.asarray(measurement, dtype=np.float64).reshape(-1, 4)
     r = m[:, 3:4] * _W_POS + _C_MEAS
     pp, pv, vv = b[:, 0], b[:, 1], b[:, 2]
-    s = pp + r * r
+    r2 = r * r
+    if noise_scale is not None:
+        r2 = r2 * np.asarray(noise_scale, dtype=np.float64).reshape(-1, 1)
+    s = pp + r2
     kp = pp / s
     kv = pv / s
     innovation = z - m[:, :4]

@@ -22,6 +22,8 @@ _COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
     'visibility': (np.float64, ()), 'start_frame': (np.int64, ()), 'frame_id': (np.int64, ()),
     'start_ns': (np.int64, ()), 'last_ns': (np.int64, ()), 'tracklet_len': (np.int64, ()),
     'removed_at': (np.int64, ()), 'det_index': (np.int64, ()),
+    # state right after the last matched detection, and that detection (xyah): OC-SORT ORU
+    'obs_mean': (np.float64, (8,)), 'obs_cov': (np.float64, (3, 4)), 'obs_z': (np.float64, (4,)),
 }
 
 
@@ -48,7 +50,9 @@ class TrackTable:
     ``state`` (:class:`TrackState`), ``activated`` (confirmed), ``score`` and ``visibility`` of the
     last matched detection, ``start_frame``/``frame_id`` (update counts: first and last match),
     ``start_ns``/``last_ns`` (the same as stamps), ``tracklet_len``, ``removed_at`` (update count
-    when first marked removed, -1 never) and ``det_index`` (detection matched in this update, -1).
+    when first marked removed, -1 never), ``det_index`` (detection matched in this update, -1)
+    and ``obs_mean``/``obs_cov``/``obs_z`` (state after, and xyah of, the last matched detection;
+    kept only with ``oc_reupdate``).
     The tracker keeps ordered arrays of slots for its tracked and lost lists, so a whole list is
     read or written with one fancy index.
     """
@@ -69,6 +73,9 @@ class TrackTable:
     tracklet_len: NDArray[np.int64]
     removed_at: NDArray[np.int64]
     det_index: NDArray[np.int64]
+    obs_mean: NDArray[np.float64]
+    obs_cov: NDArray[np.float64]
+    obs_z: NDArray[np.float64]
 
     def __init__(self, capacity: int = 64) -> None:
         self._cap = 0

@@ -1,0 +1,27 @@
+"""The settings under which the tracker is the official ByteTrack code, decision for decision.
+
+The defaults may add accuracy measures (``docs/tracking.md``, "Beyond the reference"); these
+overrides switch every one of them off again, and with ``frame_mode`` the tracker reproduces the
+official MOT17 half-val figures exactly (HOTA 67.80, MOTA 77.79, IDF1 79.89, IDSW 170; kept by
+``test/test_tracking_reference.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from assoc_logger_ros.config import TrackerConfig
+
+REFERENCE_SETTINGS: dict[str, Any] = {
+    'output_box': 'kalman', 'track_buffer_min_frames': 0, 'oc_reupdate': False,
+    'nsa_kalman': False, 'height_iou': False, 'score_cost_weight': 0.0,
+    'output_lost_frames': 0,
+}
+
+
+def reference_config(base: TrackerConfig | None = None, *, frame_mode: bool = True,
+                     **overrides: Any) -> TrackerConfig:
+    """``base`` (default: the defaults) with the reference behaviour restored."""
+    return dataclasses.replace(base or TrackerConfig(), frame_mode=frame_mode,
+                               **{**REFERENCE_SETTINGS, **overrides})
