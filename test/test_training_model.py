@@ -253,6 +253,11 @@ def test_train_command_and_seed_script(tiny_model, tmp_path):
     r = subprocess.run([sys.executable, '-m', 'assoc_logger_ros', 'train', '--data',
                         str(tmp_path / 'empty'), '--out', str(tmp_path / 'm3')],
                        capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 2 and 'empty is not a directory' in r.stderr
+    (tmp_path / 'nomanifest').mkdir()
+    r = subprocess.run([sys.executable, '-m', 'assoc_logger_ros', 'train', '--data',
+                        str(tmp_path / 'nomanifest'), '--out', str(tmp_path / 'm4')],
+                       capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 2 and 'no manifest.jsonl' in r.stderr
 
 
