@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
-import importlib
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from assoc_logger_ros import cli
 from assoc_logger_ros.config import RecorderConfig
 from assoc_logger_ros.dataset.ops import filter_dataset, merge_datasets, prune_dataset
 from assoc_logger_ros.dataset.plots import report
@@ -40,10 +39,8 @@ def make_dir(d: Path, n: int = 12, sessions: tuple[str, ...] = ('A', 'B'),
 
 
 def run_command(name: str, *argv: str) -> int:
-    module = importlib.import_module(f'assoc_logger_ros.commands.{name}')
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(list(argv)))
+    """``python -m assoc_logger_ros NAME ARGV...`` in this process; its exit status."""
+    return cli.main([name, *argv])
 
 
 @pytest.fixture

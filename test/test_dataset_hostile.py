@@ -7,7 +7,6 @@ afterwards.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -23,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from assoc_logger_ros import cli
 from assoc_logger_ros.config import RecorderConfig
 from assoc_logger_ros.dataset.ops import filter_dataset, merge_datasets, prune_dataset
 from assoc_logger_ros.dataset.plots import _pyplot, report
@@ -88,10 +88,8 @@ def entry_like(d: Path, npz: str, **changes: Any) -> dict[str, Any]:
 
 
 def run_command(name: str, *argv: str) -> int:
-    module = importlib.import_module(f'assoc_logger_ros.commands.{name}')
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(list(argv)))
+    """``python -m assoc_logger_ros NAME ARGV...`` in this process; its exit status."""
+    return cli.main([name, *argv])
 
 
 def within(timeout: float, fn: Callable[[], Any], fifos: tuple[Path, ...] = ()) -> Any:

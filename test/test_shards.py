@@ -5,7 +5,6 @@ Also the streaming reader and hostile shards (all inside temporary directories).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import io
@@ -18,6 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
+from assoc_logger_ros import cli
 from assoc_logger_ros.config import RecorderConfig
 from assoc_logger_ros.dataset.store import DatasetError
 from assoc_logger_ros.recording.manifest import RECORD_KEYS
@@ -50,10 +50,8 @@ def make_dir(d: Path, n: int = 24, sessions: tuple[str, ...] = SESSIONS) -> Path
 
 
 def run_command(name: str, *argv: str) -> int:
-    module = importlib.import_module(f'assoc_logger_ros.commands.{name}')
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(list(argv)))
+    """``python -m assoc_logger_ros NAME ARGV...`` in this process; its exit status."""
+    return cli.main([name, *argv])
 
 
 def tree(d: Path) -> dict[str, bytes]:

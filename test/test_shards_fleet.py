@@ -7,12 +7,11 @@ runs them only where ray is importable.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 from pathlib import Path
 
 import pytest
 
+from assoc_logger_ros import cli
 from assoc_logger_ros.config import RecorderConfig
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.recording.synthetic import make_snapshot
@@ -25,10 +24,8 @@ pytest.importorskip('pyarrow', reason='pyarrow is a runtime dependency')
 
 
 def run_command(name: str, *argv: str) -> int:
-    module = importlib.import_module(f'assoc_logger_ros.commands.{name}')
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(list(argv)))
+    """``python -m assoc_logger_ros NAME ARGV...`` in this process; its exit status."""
+    return cli.main([name, *argv])
 
 
 def robot(t: Path, name: str, seed: int) -> Path:
