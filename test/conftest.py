@@ -138,3 +138,22 @@ def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
                       batch_size=16, width=16, hidden=16, heads=2, progress=False),
           log=lambda line: None)
     return root / 'model', root / 'samples'
+
+
+def slow_node_script(sleep_s: float) -> str:
+    """``python -c`` code of a tracker node whose update sleeps ``sleep_s`` per frame.
+
+    It prints ``BUSY`` when it starts the first frame, so a test can signal it mid-work.
+    """
+    return f"""
+import sys, time
+from assoc_logger_ros.ros import node as n
+original = n.TrackerNode._process
+def slow(self, joined, **kw):
+    if self.frames_processed == 0:
+        print('BUSY', flush=True)
+    time.sleep({sleep_s})
+    return original(self, joined, **kw)
+n.TrackerNode._process = slow
+sys.exit(n.main())
+"""

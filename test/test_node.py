@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 import time
 
+from conftest import slow_node_script
 import numpy as np
 import pytest
 
@@ -425,18 +426,7 @@ def test_sigint_flushes_samples(rclpy_context, tmp_path):
 
 
 # The node's tracker update sleeps 0.5 s per frame and says when it starts the first one.
-_SLOW_MAIN = """
-import sys, time
-from assoc_logger_ros.ros import node as n
-original = n.TrackerNode._process
-def slow(self, joined, **kw):
-    if self.frames_processed == 0:
-        print('BUSY', flush=True)
-    time.sleep(0.5)
-    return original(self, joined, **kw)
-n.TrackerNode._process = slow
-sys.exit(n.main())
-"""
+_SLOW_MAIN = slow_node_script(0.5)
 
 
 @pytest.mark.parametrize('signame', ['SIGINT', 'SIGTERM'])

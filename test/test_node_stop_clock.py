@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from conftest import slow_node_script
 import numpy as np
 import pytest
 
@@ -122,18 +123,7 @@ def test_sim_time_without_clock_warns_and_publishes_warn_diagnostics(rclpy_conte
 
 
 # The node's tracker update sleeps 0.3 s per frame and says when it starts the first one.
-_SLOW_MAIN = """
-import sys, time
-from assoc_logger_ros.ros import node as n
-original = n.TrackerNode._process
-def slow(self, joined, **kw):
-    if self.frames_processed == 0:
-        print('BUSY', flush=True)
-    time.sleep(0.3)
-    return original(self, joined, **kw)
-n.TrackerNode._process = slow
-sys.exit(n.main())
-"""
+_SLOW_MAIN = slow_node_script(0.3)
 
 
 @pytest.mark.ros
