@@ -190,7 +190,7 @@ class TrackerConfig(_Validated):
         'reference) or the raw box of the detection it matched in this update (detection).',
         choices=('kalman', 'detection'))
     track_buffer_min_frames: int = _param(
-        0, 'Lost tracks are kept at least this many nominal frames even when track_buffer_s '
+        30, 'Lost tracks are kept at least this many nominal frames even when track_buffer_s '
         'is fewer (low frame rates); 0: track_buffer_s alone decides.', lo=0, hi=100000)
     oc_reupdate: bool = _param(
         False, 'OC-SORT observation-centric re-update: a re-found lost track replays its '
@@ -204,6 +204,10 @@ class TrackerConfig(_Validated):
         0, 'Also publish lost tracks for this many nominal frames after their last match, at '
         'their Kalman prediction (output_det_index -1); 0: only tracks matched in this update.',
         lo=0, hi=1000)
+    cmc: bool = _param(
+        True, 'Camera-motion compensation from the boxes alone: the image shift on which the '
+        'tracked tracks and their nearest detections agree is added to every tracked and lost '
+        'prediction before association, half of it to their velocity (moving cameras).')
     score_cost_weight: float = _param(
         0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
         'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)

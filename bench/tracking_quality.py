@@ -81,6 +81,12 @@ def configurations() -> dict[str, TrackerConfig]:
         'hiou+lost3': {'height_iou': True, 'output_lost_frames': 3},
         'hiou+nsa+buf30': {'height_iou': True, 'nsa_kalman': True,
                            'track_buffer_min_frames': 30},
+        'cmc': {'cmc': True},
+        'hiou+cmc': {'height_iou': True, 'cmc': True},
+        'hiou+cmc+buf30': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30},
+        'hiou+cmc+nsa+buf30': {'height_iou': True, 'cmc': True, 'nsa_kalman': True,
+                               'track_buffer_min_frames': 30},
+        'hiou (former defaults)': {'height_iou': True},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)
@@ -142,8 +148,11 @@ def run_sim(scenes: dict[str, tuple], cfg: TrackerConfig, out: Path) -> None:
 
 # -- output ------------------------------------------------------------------------------------
 def table(scores: dict, names: dict[str, str], key: str, extra: dict | None = None,
-          base: str = 'before') -> list[str]:
-    """Markdown rows for one sequence key (or COMBINED), with deltas to ``base``."""
+          base: str = 'before', official: bool = False) -> list[str]:
+    """Markdown rows for one sequence key (or COMBINED), with deltas to ``base``.
+
+    ``official``: first row = the official ByteTrack code's own MOT17 half-val figures.
+    """
     cols = ('HOTA', 'DetA', 'AssA', 'MOTA', 'IDF1', 'IDSW')
     head = '| config | ' + ' | '.join(cols) + ' | dHOTA | dIDF1 |'
     if extra:
@@ -151,6 +160,14 @@ def table(scores: dict, names: dict[str, str], key: str, extra: dict | None = No
     lines = [head, '|---|' + '---:|' * (len(cols) + 2 + (len(next(iter(extra.values())))
                                                       if extra else 0))]
     b = scores[names[base]][key] if base in names else None
+    if official:
+        o = OFFICIAL_MOT17
+        cells = [f'{o["HOTA"]:.2f}', '-', '-', f'{o["MOTA"]:.2f}', f'{o["IDF1"]:.2f}',
+                 f'{o["IDSW"]}']
+        cells += ([f'{o["HOTA"] - b["HOTA"]:+.2f}', f'{o["IDF1"] - b["IDF1"]:+.2f}'] if b
+                  else ['', ''])
+        cells += ['-'] * (len(next(iter(extra.values()))) if extra else 0)
+        lines.append('| official ByteTrack code (protocol note) | ' + ' | '.join(cells) + ' |')
     for row, tid in names.items():
         m = scores[tid][key]
         cells = [f'{m[c]:.2f}' if c != 'IDSW' else f'{int(m[c])}' for c in cols]
@@ -226,7 +243,12 @@ def main() -> int:
                      'mot15': 'MOT15 train, sort_frcnn detections',
                      'sim': 'generated scenes (dance, crowd, lowfps, demo; 2 seeds each)'}[which]
             print(f'\n## {title}  [{time.perf_counter() - t0:.0f} s]\n')
-            print('\n'.join(table(scores, names, 'COMBINED', extra)))
+            print('\n'.join(table(scores, names, 'COMBINED', extra, official=which == 'mot17')))
+            print("\n`reference` = the official ByteTrack code's decisions (frame mode, every "
+                  'measure off);' + (" on MOT17 its output equals the official code's (checked "
+                  'below and by test/test_tracking_reference.py).' if which == 'mot17' else
+                  ' the official code itself is not run here (no images/YOLOX install), '
+                  'so this row stands for it.'))
             if args.per_seq:
                 for seq in seqs:
                     print(f'\n{seq}')
@@ -245,10 +267,12 @@ def main() -> int:
 def print_timing(root: Path, configs: dict[str, TrackerConfig], rounds: int, tmp: Path) -> None:
     """Interleaved rounds over MOT17 half-val: median update time per round, then the median.
 
+    Rows: ``before``, the former defaults (height IoU alone) when selected, and the defaults.
+
     One pass per configuration is noisy on a shared machine; alternating the configurations and
     taking the median over rounds compares them under the same load.
     """
-    rows = ['before', 'defaults']
+    rows = [r for r in ('before', 'hiou (former defaults)', 'defaults') if r in configs]
     med: dict[str, list[float]] = {r: [] for r in rows}
     for _ in range(rounds):
         for row in rows:

@@ -95,8 +95,11 @@ def test_removed_after_buffer_in_seconds_not_updates():
 
 def test_frame_mode_buffer_is_int_seconds_times_rate():
     """Frame mode keeps a lost track int(track_buffer_s * frame_rate) updates (reference)."""
-    trk = ByteTracker(TrackerConfig(frame_rate=14.0, frame_mode=True), MemoryConfig())
+    trk = ByteTracker(TrackerConfig(frame_rate=14.0, frame_mode=True, track_buffer_min_frames=0),
+                      MemoryConfig())
     assert trk.buffer_frames == 14
+    # the default minimum of 30 frames (docs/tracking.md) keeps it longer at 14 fps
+    assert ByteTracker(TrackerConfig(frame_rate=14.0, frame_mode=True)).buffer_frames == 30
 
 
 def test_dropped_frames_predicted_by_stamp():

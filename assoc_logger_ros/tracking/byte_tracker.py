@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import Frame
-from assoc_logger_ros.tracking import kalman, learned_cost, oc
+from assoc_logger_ros.tracking import cmc, kalman, learned_cost, oc
 from assoc_logger_ros.tracking.cues import (
     height_iou_pairs,
     height_modulated_distance,
@@ -206,6 +206,13 @@ class ByteTracker:
             dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
             tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt)
             tab.clock[pool] = clock_now
+            if cfg.cmc and high.size:     # camera motion from the boxes (tracking/cmc.py)
+                est = pool[~lost_mask]
+                dx, dy, _ = cmc.estimate_shift(tab.mean[est], boxes[high])
+                if dx or dy:
+                    moved = tab.mean[pool]
+                    cmc.apply_shift(moved, dx, dy)
+                    tab.mean[pool] = moved
         pred_mean = tab.mean[slots]
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
 

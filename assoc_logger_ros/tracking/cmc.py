@@ -1,0 +1,90 @@
+"""Camera-motion compensation estimated from the boxes alone (no images).
+
+A moving camera shifts every object in the image by nearly the same amount between two frames;
+the constant-velocity Kalman prediction cannot know that, so after a pan or a jolt every
+prediction lands beside its person and lost tracks drift away from where they will reappear.
+BoT-SORT (Aharon et al., 2022) measures that motion from the images; here it is measured from
+the detections: after the prediction, each confirmed, currently tracked track is paired with its
+mutually nearest high-score detection (centre distance, similar height), and the displacements
+of the pairs vote. When most of them agree (a consensus around their median) and their mean is
+clearly non-zero (a t-like test against its standard error), that mean is the shift the image
+had beyond the predictions: it is added to the predicted centre of every tracked and lost track
+before association, and half of it to their velocity (a pan that started goes on, so the next
+prediction carries it; the Kalman updates correct the rest). Too few pairs, no consensus or a
+shift within the noise (people walking their own ways in front of a still camera) gives no shift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+MIN_PAIRS = 4             # fewer reliable pairs than this: no estimate
+PAIR_GATE = 1.0           # a pair's centre distance at most this times the track's height
+HEIGHT_RATIO = 1.33       # and the two heights within this ratio
+INLIER_TOL = 0.1          # an inlier's displacement is within this times its height of the median
+MIN_INLIER_SHARE = 0.8    # at least this share of the pairs must be inliers
+MIN_SIGNIFICANCE = 2.0    # |mean shift| at least this many standard errors
+VELOCITY_SHARE = 0.5      # share of the shift added to the velocity
+DENSE_MAX_PAIRS = 1 << 16  # nearest centres from all pairs up to this many, a k-d tree beyond
+
+_F64 = NDArray[np.float64]
+_NONE = (0.0, 0.0, 0)
+
+
+def estimate_shift(track_xyah: _F64, det_xyxy: _F64) -> tuple[float, float, int]:
+    """Global image shift (dx, dy) in pixels from predicted tracks to detections.
+
+    Args:
+        track_xyah: (T, >=4) predicted ``cx, cy, a, h`` of the confirmed, tracked tracks.
+        det_xyxy: (D, 4) the high-score detections.
+
+    Returns:
+        ``(dx, dy, inliers)``; ``(0.0, 0.0, 0)`` when there is no reliable consensus.
+    """
+    t = np.asarray(track_xyah, np.float64)
+    d = np.asarray(det_xyxy, np.float64).reshape(-1, 4)
+    n_t, n_d = t.shape[0], d.shape[0]
+    if n_t < MIN_PAIRS or n_d < MIN_PAIRS:
+        return _NONE
+    tc = t[:, 0:2]
+    dc = 0.5 * (d[:, 0:2] + d[:, 2:4])
+    if n_t * n_d <= DENSE_MAX_PAIRS:
+        dist2 = ((tc[:, 0:1] - dc[:, 0]) ** 2) + ((tc[:, 1:2] - dc[:, 1]) ** 2)
+        t2d, d2t = dist2.argmin(axis=1), dist2.argmin(axis=0)
+    else:
+        t2d = cKDTree(dc).query(tc)[1]
+        d2t = cKDTree(tc).query(dc)[1]
+    rows = (d2t[t2d] == np.arange(n_t)).nonzero()[0]      # mutually nearest
+    cols = t2d[rows]
+    disp = dc[cols] - tc[rows]
+    h = np.maximum(t[rows, 3], 1e-6)
+    ratio = (d[cols, 3] - d[cols, 1]) / h
+    ok = ((np.hypot(disp[:, 0], disp[:, 1]) <= PAIR_GATE * h)
+          & (ratio <= HEIGHT_RATIO) & (ratio >= 1.0 / HEIGHT_RATIO))
+    n_ok = int(np.count_nonzero(ok))
+    if n_ok < MIN_PAIRS:
+        return _NONE
+    disp, h = disp[ok], h[ok]
+    srt = np.sort(disp, axis=0)           # np.median, without its overhead (hot path)
+    med = 0.5 * (srt[(n_ok - 1) // 2] + srt[n_ok // 2])
+    inl = (np.abs(disp - med) <= INLIER_TOL * h[:, None]).all(axis=1)
+    n_in = int(np.count_nonzero(inl))
+    if n_in < MIN_PAIRS or n_in < MIN_INLIER_SHARE * n_ok:
+        return _NONE
+    v = disp[inl]
+    mean = v.sum(axis=0) / n_in
+    r = v - mean
+    se2 = float(np.einsum('ij,ij->', r, r)) / ((n_in - 1) * n_in)   # sum of both variances / n
+    if float(mean @ mean) < MIN_SIGNIFICANCE ** 2 * se2:
+        return _NONE
+    return float(mean[0]), float(mean[1]), n_in
+
+
+def apply_shift(mean: _F64, dx: float, dy: float) -> None:
+    """Move (N, 8) Kalman means ``cx, cy, a, h, vcx, vcy, ...`` by the shift, in place."""
+    mean[:, 0] += dx
+    mean[:, 1] += dy
+    mean[:, 4] += VELOCITY_SHARE * dx
+    mean[:, 5] += VELOCITY_SHARE * dy
