@@ -12,7 +12,9 @@ median CPU time per update on MOT17, measured in the same run.
 Rows: ``reference`` (frame mode with every candidate off: must give the official ByteTrack figures
 67.80 / 77.79 / 79.89 / 170 on MOT17), ``before`` (the defaults before the candidates existed: time
 mode, every candidate off), ``defaults`` (TrackerConfig()), then one row per candidate: ``before``
-with that one setting changed. No setting is tuned per sequence.
+with that one setting changed. On MOT17 a first row gives the official ByteTrack code's own
+figures (protocol note); elsewhere ``reference`` stands for it. No setting is tuned per
+sequence.
 
     BENCH=/tmp/assoc_benchvenv/bin/python      # any venv with trackeval (scripts/bench_env.sh)
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. nice $BENCH bench/tracking_quality.py \\
