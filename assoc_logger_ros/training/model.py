@@ -75,16 +75,11 @@ def _box_parts(f: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return x1, y1, x2, y2, w, h
 
 
-def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: torch.Tensor,
-                  det_emb: torch.Tensor, cost: torch.Tensor, mask: torch.Tensor
-                  ) -> torch.Tensor:
-    """(B, T, D, len(PAIR_FEATURES)) from the raw rows (boxes are x1/W, y1/H, x2/W, y2/H).
-
-    IoU and the ratios are invariant to the per-axis image scale, so a wrong image size in a
-    replay does not move them.
-    """
-    tx1, ty1, tx2, ty2, tw, th = (p[:, :, None] for p in _box_parts(track_feat))
-    dx1, dy1, dx2, dy2, dw, dh = (p[:, None, :] for p in _box_parts(det_feat))
+def _pair_parts(track_feat: torch.Tensor, det_feat: torch.Tensor, cost: torch.Tensor,
+                mask: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """PAIR_FEATURES of broadcastable track / detection rows (dense grid or gathered pairs)."""
+    tx1, ty1, tx2, ty2, tw, th = _box_parts(track_feat)
+    dx1, dy1, dx2, dy2, dw, dh = _box_parts(det_feat)
     iw = (torch.minimum(tx2, dx2) - torch.maximum(tx1, dx1)).clamp(min=0)
     ih = (torch.minimum(ty2, dy2) - torch.maximum(ty1, dy1)).clamp(min=0)
     inter = iw * ih
@@ -93,12 +88,25 @@ def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: t
     cy = ((dy1 + dy2) - (ty1 + ty2)) * 0.5 / th
     lw = torch.log(dw / tw)
     lh = torch.log(dh / th)
-    tn = track_emb / track_emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-    dn = det_emb / det_emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-    cos = tn @ dn.transpose(1, 2)
     parts = [cost, mask, iou, cx.clamp(-CLIP, CLIP), cy.clamp(-CLIP, CLIP),
              lw.clamp(-3, 3), lh.clamp(-3, 3), cos]
     return torch.stack(parts, dim=-1)
+
+
+def _unit(emb: torch.Tensor) -> torch.Tensor:
+    return emb / emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
+def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: torch.Tensor,
+                  det_emb: torch.Tensor, cost: torch.Tensor, mask: torch.Tensor
+                  ) -> torch.Tensor:
+    """(B, T, D, len(PAIR_FEATURES)) from the raw rows (boxes are x1/W, y1/H, x2/W, y2/H).
+
+    IoU and the ratios are invariant to the per-axis image scale, so a wrong image size in a
+    replay does not move them.
+    """
+    cos = _unit(track_emb) @ _unit(det_emb).transpose(1, 2)
+    return _pair_parts(track_feat[:, :, None, :], det_feat[:, None, :, :], cost, mask, cos)
 
 
 class AssocModel(nn.Module):
@@ -110,13 +118,18 @@ class AssocModel(nn.Module):
         embed_dim: K, embedding columns per row (0: none).
         pair_inputs: our variant (True) or the seed's baseline (False).
         loss: 'softmax' (per detection over its tracks + "no match") or 'bce' (per pair).
+        gated: score only the pairs the logged gating ``mask`` allows (the others get the
+            padding logit; a label outside the gate becomes "no match", the one thing the
+            tracker can do with it). The export then runs the pair MLP on those pairs only.
     """
 
     def __init__(self, norm: dict, *, embed_dim: int, width: int = 64, heads: int = 4,
                  layers: int = 1, ff: int = 128, hidden: int = 64, pair_inputs: bool = True,
-                 loss: str = 'softmax', track_dim: int = 10, det_dim: int = 8) -> None:
+                 loss: str = 'softmax', track_dim: int = 10, det_dim: int = 8,
+                 gated: bool = False) -> None:
         super().__init__()
         self.embed_dim = embed_dim
+        self.gated = gated
         self.pair_inputs = pair_inputs
         self.loss_kind = loss
         for key in ('track_mean', 'track_std', 'det_mean', 'det_std'):
@@ -141,26 +154,61 @@ class AssocModel(nn.Module):
             x = x + emb_lin(emb)
         return x
 
-    def pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad,
-                    det_pad) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, D) pair logits and (B, D) "no match" logits."""
+    def encode(self, track_feat, track_emb, det_feat, det_emb, track_pad, det_pad
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, W) track and (B, D, W) detection encodings."""
         t = self.track_enc(self._rows(track_feat, track_emb, self.track_mean, self.track_std,
                                       self.track_in, self.track_emb_in), track_pad)
         d = self.det_enc(self._rows(det_feat, det_emb, self.det_mean, self.det_std,
                                     self.det_in, self.det_emb_in), det_pad)
+        return t, d
+
+    def pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad,
+                    det_pad) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) pair logits and (B, D) "no match" logits."""
+        t, d = self.encode(track_feat, track_emb, det_feat, det_emb, track_pad, det_pad)
         h = self.pair_t(t)[:, :, None, :] + self.pair_d(d)[:, None, :, :]
         if self.pair_p is not None:
             h = h + self.pair_p(pair_features(track_feat, det_feat, track_emb, det_emb, cost,
                                               mask))
         logits = self.pair_out(h).squeeze(-1)
+        if self.gated:
+            logits = logits.masked_fill(mask <= 0, NEG)
         logits = logits.masked_fill(track_pad[:, :, None], NEG)
         return logits, self.no_match(d).squeeze(-1)
+
+    def sparse_pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask,
+                           track_pad, det_pad) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`pair_logits` of ONE frame (B = 1), the pair MLP run on gated pairs only.
+
+        The same numbers as the dense gated model (tested); what the export runs, since the
+        gate leaves a few percent of the T x D pairs.
+        """
+        t, d = self.encode(track_feat, track_emb, det_feat, det_emb, track_pad, det_pad)
+        gate = ((mask[0] > 0) & ~track_pad[0][:, None]).reshape(-1)
+        flat = torch.nonzero(gate)[:, 0]            # gated pairs, row-major over (T, D)
+        n_det = mask.shape[2]
+        it, jd = torch.div(flat, n_det, rounding_mode='floor'), flat % n_det
+        h = self.pair_t(t[0])[it] + self.pair_d(d[0])[jd]
+        if self.pair_p is not None:
+            cos = (_unit(track_emb[0])[it] * _unit(det_emb[0])[jd]).sum(-1)
+            h = h + self.pair_p(_pair_parts(track_feat[0][it], det_feat[0][jd],
+                                            cost.reshape(-1)[flat], mask.reshape(-1)[flat],
+                                            cos))
+        full = torch.full_like(cost.reshape(-1), NEG).scatter(0, flat,
+                                                              self.pair_out(h).squeeze(-1))
+        full = full.reshape(cost.shape)
+        return full, self.no_match(d).squeeze(-1)
 
     def forward(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad, det_pad
                 ) -> torch.Tensor:
         """(B, T, D) match probabilities (what the ONNX export returns)."""
         logits, none = self.pair_logits(track_feat, track_emb, det_feat, det_emb, cost, mask,
                                         track_pad, det_pad)
+        return self.probabilities(logits, none)
+
+    def probabilities(self, logits: torch.Tensor, none: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) match probabilities from pair and "no match" logits."""
         if self.loss_kind == 'bce':
             return torch.sigmoid(logits)
         full = torch.cat([logits.transpose(1, 2), none[:, :, None]], dim=-1)   # (B, D, T+1)
@@ -174,6 +222,11 @@ class AssocModel(nn.Module):
         full = torch.cat([logits.transpose(1, 2), none[:, :, None]], dim=-1)
         w = batch['weight']
         target = batch['target'].clamp(min=0)
+        if self.gated:      # a label the gate excludes: "no match" is all the tracker can do
+            allowed = torch.cat([batch['mask'].transpose(1, 2),
+                                 torch.ones_like(none)[:, :, None]], dim=-1)
+            keep = allowed.gather(-1, target[:, :, None]).squeeze(-1) > 0
+            target = torch.where(keep, target, torch.full_like(target, logits.shape[1]))
         denom = w.sum().clamp(min=1e-6)
         if self.loss_kind == 'bce':
             tm = logits.shape[1]
@@ -191,3 +244,18 @@ class AssocModel(nn.Module):
             return loss, scores
         ce = torch.nn.functional.cross_entropy(full.transpose(1, 2), target, reduction='none')
         return (ce * w).sum() / denom, full.softmax(-1)
+
+
+class SparseExport(nn.Module):
+    """The export of a gated model: :meth:`AssocModel.sparse_pair_logits` for one frame."""
+
+    def __init__(self, model: AssocModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad, det_pad
+                ) -> torch.Tensor:
+        """(1, T, D) match probabilities."""
+        logits, none = self.model.sparse_pair_logits(track_feat, track_emb, det_feat, det_emb,
+                                                     cost, mask, track_pad, det_pad)
+        return self.model.probabilities(logits, none)

@@ -48,6 +48,7 @@ class TrainConfig:
     hidden: int = 32
     arch: str = 'pair'              # 'pair' (ours) or 'seed' (no pair inputs)
     loss: str = 'softmax'           # 'softmax' (no-match column) or 'bce' (weighted pairs)
+    gated: bool = False             # pair MLP on gated pairs only (mask_matrix)
     embed_dim: int | None = None    # default: the samples' width
     track_thresh: float = data.DEFAULT_TRACK_THRESH
     val_fraction: float = 0.2
@@ -62,6 +63,8 @@ class TrainConfig:
         d = asdict(self)
         for k in ('out', 'progress', 'threads', 'resume', 'epochs', 'extra'):
             d.pop(k)
+        if not d['gated']:     # checkpoints from before the option resume as before
+            d.pop('gated')
         return d
 
 
@@ -132,7 +135,7 @@ def build_model(cfg: TrainConfig, norm: dict, embed_dim: int) -> AssocModel:
     """The model a config describes (seeded by the caller)."""
     return AssocModel(norm, embed_dim=embed_dim, width=cfg.width, heads=cfg.heads,
                       layers=cfg.layers, hidden=cfg.hidden, pair_inputs=cfg.arch == 'pair',
-                      loss=cfg.loss)
+                      loss=cfg.loss, gated=cfg.gated)
 
 
 def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
