@@ -68,9 +68,12 @@ def main() -> int:
     parser.add_argument('--tag', default='default', help='name of this recipe (model folder)')
     parser.add_argument('--hidden', type=int, default=None, help='TrainConfig.hidden')
     parser.add_argument('--epochs', type=int, default=None, help='TrainConfig.epochs')
+    parser.add_argument('--dense', action='store_true', help='TrainConfig.gated = False')
     args = parser.parse_args()
     extra = {k: v for k, v in (('hidden', args.hidden), ('epochs', args.epochs))
              if v is not None}
+    if args.dense:
+        extra['gated'] = False
     base_dir = args.work / 'loso' / args.tag
     results: dict[str, Path] = {}
     folds = []

@@ -353,3 +353,27 @@ def test_gated_loss_relabels_targets_outside_the_gate(tiny_model):
         loss_gone, _ = model.loss(gone)
     assert torch.isfinite(loss_closed) and float(loss_closed) < 50.0
     assert torch.allclose(loss_closed, loss_gone)
+
+
+def test_zero_embeddings_export_without_the_embedding_branch(tiny_model, tmp_path):
+    """drop_embeddings: K = 0 graph, same numbers as the full model on zero embeddings."""
+    from assoc_logger_ros.training.export import export
+
+    model_dir, samples = tiny_model
+    card = json.loads((model_dir / 'model.json').read_text())
+    model = build_model(TrainConfig(data=[], out='', width=16, hidden=16, heads=2),
+                        card['normalisation'], 16)
+    model.load_state_dict(torch.load(model_dir / 'checkpoint.pt',
+                                     weights_only=False)['best_state'])
+    slim = export(model, tmp_path / 'k0', training={}, metrics={},
+                  track_thresh=card['track_thresh'], drop_embeddings=True)
+    assert slim['embed_dim'] == 0 and model.embed_dim == 16   # the trained model untouched
+    full, k0 = LearnedCost(model_dir, 0.5), LearnedCost(tmp_path / 'k0', 0.5)
+    assert k0.embed_dim == 0
+    for ex in data.load_examples([samples], embed_dim=16)[:10]:
+        zero = np.zeros_like(ex.track_emb), np.zeros_like(ex.det_emb)
+        want = full.probabilities(ex.track_feat, zero[0], ex.det_feat, zero[1], ex.cost,
+                                  ex.mask)
+        got = k0.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
+                               ex.mask)   # embeddings given at run time are ignored
+        np.testing.assert_allclose(got, want, atol=1e-5)

@@ -31,9 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--loss', choices=('softmax', 'bce'), default='softmax',
                         help='softmax over tracks + a no-match column per detection '
                         '(default), or pair BCE weighted by the negative/positive ratio')
-    parser.add_argument('--gated', action='store_true',
-                        help='score only the pairs the logged gating mask allows (the export '
-                        'runs the pair MLP on those pairs only: faster at run time)')
+    parser.add_argument('--gated', dest='gated', action='store_true', default=True,
+                        help='score only the pairs the logged gating mask allows (default; '
+                        'the export runs the pair MLP on those pairs only: faster at run time)')
+    parser.add_argument('--dense', dest='gated', action='store_false',
+                        help='score every track x detection pair (the recipe before --gated)')
     parser.add_argument('--width', type=int, default=64, help='shared projection width')
     parser.add_argument('--hidden', type=int, default=32, help='pair MLP width')
     parser.add_argument('--layers', type=int, default=1, help='encoder layers per side')

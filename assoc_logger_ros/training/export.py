@@ -8,6 +8,7 @@ from (sessions, metrics, package version).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -40,11 +41,22 @@ def _package_version() -> str:
 
 
 def export(model: AssocModel, out_dir: str | Path, *, training: dict[str, Any],
-           metrics: dict[str, Any], track_thresh: float) -> dict[str, Any]:
-    """Write ``model.onnx`` and ``model.json`` into ``out_dir``; returns the card."""
+           metrics: dict[str, Any], track_thresh: float,
+           drop_embeddings: bool = False) -> dict[str, Any]:
+    """Write ``model.onnx`` and ``model.json`` into ``out_dir``; returns the card.
+
+    ``drop_embeddings``: every training embedding was zero, so the embedding branch never
+    contributed (no bias, cosine 0): the export leaves it out (``embed_dim`` 0), the same
+    function on such inputs, less work per frame, and embeddings it never learned from are
+    ignored at run time.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
+    if drop_embeddings and model.embed_dim:
+        model = copy.deepcopy(model)
+        model.track_emb_in = model.det_emb_in = None
+        model.embed_dim = 0
     k = model.embed_dim
     t, d = 3, 4
     dummy = (torch.zeros(1, t, len(TRACK_FEATURE_COLUMNS)), torch.zeros(1, t, k),

@@ -68,29 +68,24 @@ class Encoder(nn.Module):
         return x
 
 
-def _box_parts(f: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    x1, y1, x2, y2 = f[..., 0], f[..., 1], f[..., 2], f[..., 3]
-    w = (x2 - x1).clamp(min=1e-6)
-    h = (y2 - y1).clamp(min=1e-6)
-    return x1, y1, x2, y2, w, h
-
-
 def _pair_parts(track_feat: torch.Tensor, det_feat: torch.Tensor, cost: torch.Tensor,
                 mask: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
-    """PAIR_FEATURES of broadcastable track / detection rows (dense grid or gathered pairs)."""
-    tx1, ty1, tx2, ty2, tw, th = _box_parts(track_feat)
-    dx1, dy1, dx2, dy2, dw, dh = _box_parts(det_feat)
-    iw = (torch.minimum(tx2, dx2) - torch.maximum(tx1, dx1)).clamp(min=0)
-    ih = (torch.minimum(ty2, dy2) - torch.maximum(ty1, dy1)).clamp(min=0)
-    inter = iw * ih
-    iou = inter / (tw * th + dw * dh - inter).clamp(min=1e-9)
-    cx = ((dx1 + dx2) - (tx1 + tx2)) * 0.5 / tw
-    cy = ((dy1 + dy2) - (ty1 + ty2)) * 0.5 / th
-    lw = torch.log(dw / tw)
-    lh = torch.log(dh / th)
-    parts = [cost, mask, iou, cx.clamp(-CLIP, CLIP), cy.clamp(-CLIP, CLIP),
-             lw.clamp(-3, 3), lh.clamp(-3, 3), cos]
-    return torch.stack(parts, dim=-1)
+    """PAIR_FEATURES of broadcastable track / detection rows (dense grid or gathered pairs).
+
+    x and y are computed together (last axis of 2): fewer graph nodes at run time.
+    """
+    t_lo, t_hi = track_feat[..., 0:2], track_feat[..., 2:4]
+    d_lo, d_hi = det_feat[..., 0:2], det_feat[..., 2:4]
+    t_wh = (t_hi - t_lo).clamp(min=1e-6)
+    d_wh = (d_hi - d_lo).clamp(min=1e-6)
+    i_wh = (torch.minimum(t_hi, d_hi) - torch.maximum(t_lo, d_lo)).clamp(min=0)
+    inter = i_wh[..., 0] * i_wh[..., 1]
+    union = t_wh[..., 0] * t_wh[..., 1] + d_wh[..., 0] * d_wh[..., 1] - inter
+    iou = inter / union.clamp(min=1e-9)
+    centre = (((d_lo + d_hi) - (t_lo + t_hi)) * 0.5 / t_wh).clamp(-CLIP, CLIP)
+    ratio = torch.log(d_wh / t_wh).clamp(-3, 3)
+    return torch.cat([cost[..., None], mask[..., None], iou[..., None], centre, ratio,
+                      cos[..., None]], dim=-1)
 
 
 def _unit(emb: torch.Tensor) -> torch.Tensor:
@@ -105,7 +100,8 @@ def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: t
     IoU and the ratios are invariant to the per-axis image scale, so a wrong image size in a
     replay does not move them.
     """
-    cos = _unit(track_emb) @ _unit(det_emb).transpose(1, 2)
+    cos = (_unit(track_emb) @ _unit(det_emb).transpose(1, 2) if track_emb.shape[-1]
+           else torch.zeros_like(cost))     # no embeddings (K = 0): the cosine is 0
     return _pair_parts(track_feat[:, :, None, :], det_feat[:, None, :, :], cost, mask, cos)
 
 
@@ -191,7 +187,8 @@ class AssocModel(nn.Module):
         it, jd = torch.div(flat, n_det, rounding_mode='floor'), flat % n_det
         h = self.pair_t(t[0])[it] + self.pair_d(d[0])[jd]
         if self.pair_p is not None:
-            cos = (_unit(track_emb[0])[it] * _unit(det_emb[0])[jd]).sum(-1)
+            cos = ((_unit(track_emb[0])[it] * _unit(det_emb[0])[jd]).sum(-1)
+                   if track_emb.shape[-1] else torch.zeros_like(flat, dtype=cost.dtype))
             h = h + self.pair_p(_pair_parts(track_feat[0][it], det_feat[0][jd],
                                             cost.reshape(-1)[flat], mask.reshape(-1)[flat],
                                             cos))
