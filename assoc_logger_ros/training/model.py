@@ -188,7 +188,7 @@ class AssocModel(nn.Module):
         h = self.pair_t(t[0])[it] + self.pair_d(d[0])[jd]
         if self.pair_p is not None:
             cos = ((_unit(track_emb[0])[it] * _unit(det_emb[0])[jd]).sum(-1)
-                   if track_emb.shape[-1] else torch.zeros_like(flat, dtype=cost.dtype))
+                   if self.embed_dim else torch.zeros_like(flat, dtype=cost.dtype))
             h = h + self.pair_p(_pair_parts(track_feat[0][it], det_feat[0][jd],
                                             cost.reshape(-1)[flat], mask.reshape(-1)[flat],
                                             cos))
