@@ -306,3 +306,74 @@ def test_blend_reranks_within_the_classical_gate(tiny_model):
     assert out[0, 1] == 0.95 and out[1, 0] == 0.5          # outside: unchanged
     np.testing.assert_allclose(out[[0, 1], [0, 1]],
                                0.5 * cost[[0, 1], [0, 1]] + 0.5 * (1 - prob[[0, 1], [0, 1]]))
+
+
+def test_gated_export_scores_only_gated_pairs(tiny_model, tmp_path):
+    """--gated: the sparse ONNX graph gives the dense gated model's numbers; outside the gate 0."""
+    _, samples = tiny_model
+    out = tmp_path / 'gated'
+    card = train(_cfg(samples, out, epochs=1, gated=True), log=lambda s: None)
+    assert card['architecture']['gated'] is True
+    model = build_model(TrainConfig(data=[], out='', width=16, hidden=16, heads=2, gated=True),
+                        card['normalisation'], 16)
+    model.load_state_dict(torch.load(out / 'checkpoint.pt', weights_only=False)['best_state'])
+    model.eval()
+    lc = LearnedCost(out, 0.5)
+    examples = data.load_examples([samples], embed_dim=16)[:20]
+    assert any(0 < ex.mask.sum() < ex.mask.size for ex in examples)
+    for ex in examples:
+        b = {k: torch.from_numpy(v) for k, v in data.collate([ex]).items()}
+        with torch.no_grad():
+            want = model(*(b[k] for k in INPUT_KEYS)).numpy()[0]
+        got = lc.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
+                               ex.mask)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert np.all(got[ex.mask <= 0] < 1e-6)
+    ex = examples[0]        # nothing gated: every detection "no match", no failure
+    got = lc.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
+                           np.zeros_like(ex.mask))
+    assert got.shape == ex.cost.shape and np.all(got < 1e-6)
+
+
+def test_gated_loss_relabels_targets_outside_the_gate(tiny_model):
+    """A label the gate excludes counts as "no match" (the tracker cannot make that pair)."""
+    _, samples = tiny_model
+    examples = data.load_examples([samples], embed_dim=16)
+    ex = next(e for e in examples if (e.target >= 0).any())
+    torch.manual_seed(0)
+    model = build_model(TrainConfig(data=[], out='', width=16, hidden=16, heads=2, gated=True),
+                        data.feature_stats(examples), 16)
+    b = {k: torch.from_numpy(v) for k, v in data.collate([ex]).items()}
+    closed = dict(b, mask=torch.zeros_like(b['mask']))
+    gone = dict(closed, target=torch.full_like(b['target'], -1))
+    gone['target'] = torch.where(b['target'] >= 0, torch.full_like(b['target'], ex.shape[0]),
+                                 b['target'])
+    with torch.no_grad():
+        loss_closed, _ = model.loss(closed)
+        loss_gone, _ = model.loss(gone)
+    assert torch.isfinite(loss_closed) and float(loss_closed) < 50.0
+    assert torch.allclose(loss_closed, loss_gone)
+
+
+def test_zero_embeddings_export_without_the_embedding_branch(tiny_model, tmp_path):
+    """drop_embeddings: K = 0 graph, same numbers as the full model on zero embeddings."""
+    from assoc_logger_ros.training.export import export
+
+    model_dir, samples = tiny_model
+    card = json.loads((model_dir / 'model.json').read_text())
+    model = build_model(TrainConfig(data=[], out='', width=16, hidden=16, heads=2),
+                        card['normalisation'], 16)
+    model.load_state_dict(torch.load(model_dir / 'checkpoint.pt',
+                                     weights_only=False)['best_state'])
+    slim = export(model, tmp_path / 'k0', training={}, metrics={},
+                  track_thresh=card['track_thresh'], drop_embeddings=True)
+    assert slim['embed_dim'] == 0 and model.embed_dim == 16   # the trained model untouched
+    full, k0 = LearnedCost(model_dir, 0.5), LearnedCost(tmp_path / 'k0', 0.5)
+    assert k0.embed_dim == 0
+    for ex in data.load_examples([samples], embed_dim=16)[:10]:
+        zero = np.zeros_like(ex.track_emb), np.zeros_like(ex.det_emb)
+        want = full.probabilities(ex.track_feat, zero[0], ex.det_feat, zero[1], ex.cost,
+                                  ex.mask)
+        got = k0.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
+                               ex.mask)   # embeddings given at run time are ignored
+        np.testing.assert_allclose(got, want, atol=1e-5)

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--loss', choices=('softmax', 'bce'), default='softmax',
                         help='softmax over tracks + a no-match column per detection '
                         '(default), or pair BCE weighted by the negative/positive ratio')
+    parser.add_argument('--gated', dest='gated', action='store_true', default=True,
+                        help='score only the pairs the logged gating mask allows (default; '
+                        'the export runs the pair MLP on those pairs only: faster at run time)')
+    parser.add_argument('--dense', dest='gated', action='store_false',
+                        help='score every track x detection pair (the recipe before --gated)')
     parser.add_argument('--width', type=int, default=64, help='shared projection width')
     parser.add_argument('--hidden', type=int, default=32, help='pair MLP width')
     parser.add_argument('--layers', type=int, default=1, help='encoder layers per side')
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=[str(d) for d in args.data], out=str(args.out), epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, arch=args.arch,
                       loss=args.loss, width=args.width, hidden=args.hidden, layers=args.layers,
-                      heads=args.heads,
+                      heads=args.heads, gated=args.gated,
                       embed_dim=args.embed_dim, track_thresh=args.track_thresh,
                       val_fraction=args.val_fraction, val_sessions=args.val_sessions,
                       threads=args.threads, progress=not args.quiet, resume=args.resume)

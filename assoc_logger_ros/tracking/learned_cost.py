@@ -107,6 +107,8 @@ class LearnedCost:
         opts.intra_op_num_threads = 1      # the tracker's own core; never a thread pool
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(str(self.onnx_path), opts,
                                                  providers=['CPUExecutionProvider'])
@@ -114,9 +116,12 @@ class LearnedCost:
             raise LearnedCostError(f'{self.onnx_path}: not a loadable ONNX model '
                                    f'({str(exc).splitlines()[0][:200]})') from None
         got = [i.name for i in self._session.get_inputs()]
-        if got != list(INPUTS):
+        # a model without embeddings (embed_dim 0) has no embedding inputs in its graph
+        no_emb = [n for n in INPUTS if n not in ('track_emb', 'det_emb')]
+        if got != list(INPUTS) and not (self.embed_dim == 0 and got == no_emb):
             raise LearnedCostError(f'{self.onnx_path}: inputs {got}, expected {list(INPUTS)}')
-        emb_shape = self._session.get_inputs()[1].shape
+        self._with_emb = got == list(INPUTS)
+        emb_shape = self._session.get_inputs()[1].shape if self._with_emb else [1, 1, 0]
         if len(emb_shape) != 3 or (isinstance(emb_shape[2], int)
                                    and emb_shape[2] != self.embed_dim):
             raise LearnedCostError(f'{self.onnx_path}: track_emb shape {emb_shape} disagrees '
@@ -126,6 +131,9 @@ class LearnedCost:
             raise LearnedCostError(f'{self.onnx_path}: outputs {outs}, expected [{OUTPUT!r}]')
 
     def _fit(self, emb: NDArray[np.float32] | None, rows: int) -> NDArray[np.float32]:
+        if (emb is not None and emb.ndim == 2 and emb.shape == (rows, self.embed_dim)
+                and emb.dtype == np.float32):
+            return np.ascontiguousarray(emb).reshape(1, rows, self.embed_dim)   # no copy
         out = np.zeros((1, rows, self.embed_dim), np.float32)
         if emb is not None and emb.ndim == 2 and emb.shape[0] == rows:
             k = min(self.embed_dim, emb.shape[1])
@@ -139,14 +147,15 @@ class LearnedCost:
         t, d = cost.shape
         feeds = {
             'track_feat': np.asarray(track_feat, np.float32).reshape(1, t, -1),
-            'track_emb': self._fit(track_emb, t),
             'det_feat': np.asarray(det_feat, np.float32).reshape(1, d, -1),
-            'det_emb': self._fit(det_emb, d),
             'cost': np.asarray(cost, np.float32).reshape(1, t, d),
             'mask': np.asarray(mask, np.float32).reshape(1, t, d),
             'track_pad': np.zeros((1, t), bool),
             'det_pad': np.zeros((1, d), bool),
         }
+        if self._with_emb:
+            feeds['track_emb'] = self._fit(track_emb, t)
+            feeds['det_emb'] = self._fit(det_emb, d)
         prob = self._session.run([OUTPUT], feeds)[0]
         prob = np.asarray(prob, np.float32).reshape(t, d)
         if not np.isfinite(prob).all():

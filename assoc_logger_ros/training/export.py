@@ -8,6 +8,7 @@ from (sessions, metrics, package version).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -23,7 +24,7 @@ from assoc_logger_ros.tracking.learned_cost import (
     OUTPUT,
 )
 from assoc_logger_ros.tracking.snapshot import DET_FEATURE_COLUMNS, TRACK_FEATURE_COLUMNS
-from assoc_logger_ros.training.model import PAIR_FEATURES, AssocModel, torch
+from assoc_logger_ros.training.model import PAIR_FEATURES, AssocModel, SparseExport, torch
 
 OPSET = 17
 
@@ -40,17 +41,30 @@ def _package_version() -> str:
 
 
 def export(model: AssocModel, out_dir: str | Path, *, training: dict[str, Any],
-           metrics: dict[str, Any], track_thresh: float) -> dict[str, Any]:
-    """Write ``model.onnx`` and ``model.json`` into ``out_dir``; returns the card."""
+           metrics: dict[str, Any], track_thresh: float,
+           drop_embeddings: bool = False) -> dict[str, Any]:
+    """Write ``model.onnx`` and ``model.json`` into ``out_dir``; returns the card.
+
+    ``drop_embeddings``: every training embedding was zero, so the embedding branch never
+    contributed (no bias, cosine 0): the export leaves it out (``embed_dim`` 0), the same
+    function on such inputs, less work per frame, and embeddings it never learned from are
+    ignored at run time.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
+    if drop_embeddings and model.embed_dim:
+        model = copy.deepcopy(model)
+        model.track_emb_in = model.det_emb_in = None
+        model.embed_dim = 0
     k = model.embed_dim
     t, d = 3, 4
     dummy = (torch.zeros(1, t, len(TRACK_FEATURE_COLUMNS)), torch.zeros(1, t, k),
              torch.zeros(1, d, len(DET_FEATURE_COLUMNS)), torch.zeros(1, d, k),
-             torch.ones(1, t, d), torch.zeros(1, t, d), torch.zeros(1, t, dtype=torch.bool),
+             torch.ones(1, t, d), torch.eye(t, d)[None], torch.zeros(1, t, dtype=torch.bool),
              torch.zeros(1, d, dtype=torch.bool))
+    # a gated model runs its pair MLP on the gated pairs only (one frame per call)
+    net = SparseExport(model) if model.gated else model
     axes = {'track_feat': {0: 'B', 1: 'T'}, 'track_emb': {0: 'B', 1: 'T'},
             'det_feat': {0: 'B', 1: 'D'}, 'det_emb': {0: 'B', 1: 'D'},
             'cost': {0: 'B', 1: 'T', 2: 'D'}, 'mask': {0: 'B', 1: 'T', 2: 'D'},
@@ -60,7 +74,7 @@ def export(model: AssocModel, out_dir: str | Path, *, training: dict[str, Any],
     with torch.no_grad(), warnings.catch_warnings():
         # the TorchScript exporter: no onnxscript needed; its deprecation notice is not ours
         warnings.simplefilter('ignore', DeprecationWarning)
-        torch.onnx.export(model, dummy, str(tmp), input_names=list(INPUTS),
+        torch.onnx.export(net, dummy, str(tmp), input_names=list(INPUTS),
                           output_names=[OUTPUT], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
     os.replace(tmp, out / MODEL_NAME)
@@ -90,6 +104,7 @@ def export(model: AssocModel, out_dir: str | Path, *, training: dict[str, Any],
         'architecture': {'kind': 'pair' if model.pair_inputs else 'seed',
                          'pair_features': list(PAIR_FEATURES) if model.pair_inputs else [],
                          'loss': model.loss_kind,
+                         'gated': model.gated,
                          'width': model.track_in.out_features,
                          'layers': len(model.track_enc.layers),
                          'heads': model.track_enc.layers[0].heads if model.track_enc.layers

@@ -68,11 +68,28 @@ class Encoder(nn.Module):
         return x
 
 
-def _box_parts(f: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    x1, y1, x2, y2 = f[..., 0], f[..., 1], f[..., 2], f[..., 3]
-    w = (x2 - x1).clamp(min=1e-6)
-    h = (y2 - y1).clamp(min=1e-6)
-    return x1, y1, x2, y2, w, h
+def _pair_parts(track_feat: torch.Tensor, det_feat: torch.Tensor, cost: torch.Tensor,
+                mask: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """PAIR_FEATURES of broadcastable track / detection rows (dense grid or gathered pairs).
+
+    x and y are computed together (last axis of 2): fewer graph nodes at run time.
+    """
+    t_lo, t_hi = track_feat[..., 0:2], track_feat[..., 2:4]
+    d_lo, d_hi = det_feat[..., 0:2], det_feat[..., 2:4]
+    t_wh = (t_hi - t_lo).clamp(min=1e-6)
+    d_wh = (d_hi - d_lo).clamp(min=1e-6)
+    i_wh = (torch.minimum(t_hi, d_hi) - torch.maximum(t_lo, d_lo)).clamp(min=0)
+    inter = i_wh[..., 0] * i_wh[..., 1]
+    union = t_wh[..., 0] * t_wh[..., 1] + d_wh[..., 0] * d_wh[..., 1] - inter
+    iou = inter / union.clamp(min=1e-9)
+    centre = (((d_lo + d_hi) - (t_lo + t_hi)) * 0.5 / t_wh).clamp(-CLIP, CLIP)
+    ratio = torch.log(d_wh / t_wh).clamp(-3, 3)
+    return torch.cat([cost[..., None], mask[..., None], iou[..., None], centre, ratio,
+                      cos[..., None]], dim=-1)
+
+
+def _unit(emb: torch.Tensor) -> torch.Tensor:
+    return emb / emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
 
 
 def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: torch.Tensor,
@@ -83,22 +100,9 @@ def pair_features(track_feat: torch.Tensor, det_feat: torch.Tensor, track_emb: t
     IoU and the ratios are invariant to the per-axis image scale, so a wrong image size in a
     replay does not move them.
     """
-    tx1, ty1, tx2, ty2, tw, th = (p[:, :, None] for p in _box_parts(track_feat))
-    dx1, dy1, dx2, dy2, dw, dh = (p[:, None, :] for p in _box_parts(det_feat))
-    iw = (torch.minimum(tx2, dx2) - torch.maximum(tx1, dx1)).clamp(min=0)
-    ih = (torch.minimum(ty2, dy2) - torch.maximum(ty1, dy1)).clamp(min=0)
-    inter = iw * ih
-    iou = inter / (tw * th + dw * dh - inter).clamp(min=1e-9)
-    cx = ((dx1 + dx2) - (tx1 + tx2)) * 0.5 / tw
-    cy = ((dy1 + dy2) - (ty1 + ty2)) * 0.5 / th
-    lw = torch.log(dw / tw)
-    lh = torch.log(dh / th)
-    tn = track_emb / track_emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-    dn = det_emb / det_emb.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-    cos = tn @ dn.transpose(1, 2)
-    parts = [cost, mask, iou, cx.clamp(-CLIP, CLIP), cy.clamp(-CLIP, CLIP),
-             lw.clamp(-3, 3), lh.clamp(-3, 3), cos]
-    return torch.stack(parts, dim=-1)
+    cos = (_unit(track_emb) @ _unit(det_emb).transpose(1, 2) if track_emb.shape[-1]
+           else torch.zeros_like(cost))     # no embeddings (K = 0): the cosine is 0
+    return _pair_parts(track_feat[:, :, None, :], det_feat[:, None, :, :], cost, mask, cos)
 
 
 class AssocModel(nn.Module):
@@ -110,13 +114,18 @@ class AssocModel(nn.Module):
         embed_dim: K, embedding columns per row (0: none).
         pair_inputs: our variant (True) or the seed's baseline (False).
         loss: 'softmax' (per detection over its tracks + "no match") or 'bce' (per pair).
+        gated: score only the pairs the logged gating ``mask`` allows (the others get the
+            padding logit; a label outside the gate becomes "no match", the one thing the
+            tracker can do with it). The export then runs the pair MLP on those pairs only.
     """
 
     def __init__(self, norm: dict, *, embed_dim: int, width: int = 64, heads: int = 4,
                  layers: int = 1, ff: int = 128, hidden: int = 64, pair_inputs: bool = True,
-                 loss: str = 'softmax', track_dim: int = 10, det_dim: int = 8) -> None:
+                 loss: str = 'softmax', track_dim: int = 10, det_dim: int = 8,
+                 gated: bool = False) -> None:
         super().__init__()
         self.embed_dim = embed_dim
+        self.gated = gated
         self.pair_inputs = pair_inputs
         self.loss_kind = loss
         for key in ('track_mean', 'track_std', 'det_mean', 'det_std'):
@@ -141,26 +150,62 @@ class AssocModel(nn.Module):
             x = x + emb_lin(emb)
         return x
 
-    def pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad,
-                    det_pad) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, D) pair logits and (B, D) "no match" logits."""
+    def encode(self, track_feat, track_emb, det_feat, det_emb, track_pad, det_pad
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, W) track and (B, D, W) detection encodings."""
         t = self.track_enc(self._rows(track_feat, track_emb, self.track_mean, self.track_std,
                                       self.track_in, self.track_emb_in), track_pad)
         d = self.det_enc(self._rows(det_feat, det_emb, self.det_mean, self.det_std,
                                     self.det_in, self.det_emb_in), det_pad)
+        return t, d
+
+    def pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad,
+                    det_pad) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) pair logits and (B, D) "no match" logits."""
+        t, d = self.encode(track_feat, track_emb, det_feat, det_emb, track_pad, det_pad)
         h = self.pair_t(t)[:, :, None, :] + self.pair_d(d)[:, None, :, :]
         if self.pair_p is not None:
             h = h + self.pair_p(pair_features(track_feat, det_feat, track_emb, det_emb, cost,
                                               mask))
         logits = self.pair_out(h).squeeze(-1)
+        if self.gated:
+            logits = logits.masked_fill(mask <= 0, NEG)
         logits = logits.masked_fill(track_pad[:, :, None], NEG)
         return logits, self.no_match(d).squeeze(-1)
+
+    def sparse_pair_logits(self, track_feat, track_emb, det_feat, det_emb, cost, mask,
+                           track_pad, det_pad) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`pair_logits` of ONE frame (B = 1), the pair MLP run on gated pairs only.
+
+        The same numbers as the dense gated model (tested); what the export runs, since the
+        gate leaves a few percent of the T x D pairs.
+        """
+        t, d = self.encode(track_feat, track_emb, det_feat, det_emb, track_pad, det_pad)
+        gate = ((mask[0] > 0) & ~track_pad[0][:, None]).reshape(-1)
+        flat = torch.nonzero(gate)[:, 0]            # gated pairs, row-major over (T, D)
+        n_det = mask.shape[2]
+        it, jd = torch.div(flat, n_det, rounding_mode='floor'), flat % n_det
+        h = self.pair_t(t[0])[it] + self.pair_d(d[0])[jd]
+        if self.pair_p is not None:
+            cos = ((_unit(track_emb[0])[it] * _unit(det_emb[0])[jd]).sum(-1)
+                   if self.embed_dim else torch.zeros_like(flat, dtype=cost.dtype))
+            h = h + self.pair_p(_pair_parts(track_feat[0][it], det_feat[0][jd],
+                                            cost.reshape(-1)[flat], mask.reshape(-1)[flat],
+                                            cos))
+        full = torch.full_like(cost.reshape(-1), NEG).scatter(0, flat,
+                                                              self.pair_out(h).squeeze(-1))
+        full = full.reshape(cost.shape)
+        return full, self.no_match(d).squeeze(-1)
 
     def forward(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad, det_pad
                 ) -> torch.Tensor:
         """(B, T, D) match probabilities (what the ONNX export returns)."""
         logits, none = self.pair_logits(track_feat, track_emb, det_feat, det_emb, cost, mask,
                                         track_pad, det_pad)
+        return self.probabilities(logits, none)
+
+    def probabilities(self, logits: torch.Tensor, none: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) match probabilities from pair and "no match" logits."""
         if self.loss_kind == 'bce':
             return torch.sigmoid(logits)
         full = torch.cat([logits.transpose(1, 2), none[:, :, None]], dim=-1)   # (B, D, T+1)
@@ -174,6 +219,11 @@ class AssocModel(nn.Module):
         full = torch.cat([logits.transpose(1, 2), none[:, :, None]], dim=-1)
         w = batch['weight']
         target = batch['target'].clamp(min=0)
+        if self.gated:      # a label the gate excludes: "no match" is all the tracker can do
+            allowed = torch.cat([batch['mask'].transpose(1, 2),
+                                 torch.ones_like(none)[:, :, None]], dim=-1)
+            keep = allowed.gather(-1, target[:, :, None]).squeeze(-1) > 0
+            target = torch.where(keep, target, torch.full_like(target, logits.shape[1]))
         denom = w.sum().clamp(min=1e-6)
         if self.loss_kind == 'bce':
             tm = logits.shape[1]
@@ -191,3 +241,18 @@ class AssocModel(nn.Module):
             return loss, scores
         ce = torch.nn.functional.cross_entropy(full.transpose(1, 2), target, reduction='none')
         return (ce * w).sum() / denom, full.softmax(-1)
+
+
+class SparseExport(nn.Module):
+    """The export of a gated model: :meth:`AssocModel.sparse_pair_logits` for one frame."""
+
+    def __init__(self, model: AssocModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, track_feat, track_emb, det_feat, det_emb, cost, mask, track_pad, det_pad
+                ) -> torch.Tensor:
+        """(1, T, D) match probabilities."""
+        logits, none = self.model.sparse_pair_logits(track_feat, track_emb, det_feat, det_emb,
+                                                     cost, mask, track_pad, det_pad)
+        return self.model.probabilities(logits, none)

@@ -48,6 +48,7 @@ class TrainConfig:
     hidden: int = 32
     arch: str = 'pair'              # 'pair' (ours) or 'seed' (no pair inputs)
     loss: str = 'softmax'           # 'softmax' (no-match column) or 'bce' (weighted pairs)
+    gated: bool = True              # pair MLP on gated pairs only (False: every pair)
     embed_dim: int | None = None    # default: the samples' width
     track_thresh: float = data.DEFAULT_TRACK_THRESH
     val_fraction: float = 0.2
@@ -62,6 +63,8 @@ class TrainConfig:
         d = asdict(self)
         for k in ('out', 'progress', 'threads', 'resume', 'epochs', 'extra'):
             d.pop(k)
+        if not d['gated']:     # checkpoints from before the option resume as before
+            d.pop('gated')
         return d
 
 
@@ -132,7 +135,7 @@ def build_model(cfg: TrainConfig, norm: dict, embed_dim: int) -> AssocModel:
     """The model a config describes (seeded by the caller)."""
     return AssocModel(norm, embed_dim=embed_dim, width=cfg.width, heads=cfg.heads,
                       layers=cfg.layers, hidden=cfg.hidden, pair_inputs=cfg.arch == 'pair',
-                      loss=cfg.loss)
+                      loss=cfg.loss, gated=cfg.gated and cfg.arch == 'pair')
 
 
 def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
@@ -164,6 +167,10 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
                     if world > 1 else embed_dim)
     train_ex, val_ex, train_s, val_s = data.split_by_session(examples, cfg.val_fraction,
                                                           cfg.val_sessions)
+    # all-zero embeddings (no embedding source): the export drops that branch (same function)
+    emb_used = bool(_allreduce([float(any(e.track_emb.any() or e.det_emb.any()
+                                          for e in train_ex))],
+                               torch.distributed.ReduceOp.MAX)[0])
     if world > 1:   # every rank needs the same normalisation: pool the moments
         stats = _pooled_stats(train_ex)
     else:
@@ -242,10 +249,10 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
         card = export(model, out, training={
             'data': [str(p) for p in cfg.data], 'train_sessions': train_s,
             'val_sessions': val_s, 'config': cfg.fingerprint(), 'epochs': cfg.epochs,
-            'labels': counts, 'world_size': world,
+            'labels': counts, 'world_size': world, 'embeddings_used': emb_used,
             'time_s': round(time.perf_counter() - t_start, 1)},
             metrics={'best_epoch': best_epoch, 'history': history},
-            track_thresh=cfg.track_thresh)
+            track_thresh=cfg.track_thresh, drop_embeddings=not emb_used)
         log(f'wrote {out / "model.onnx"} and {out / "model.json"}')
     if world > 1:
         torch.distributed.barrier()
