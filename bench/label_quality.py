@@ -40,7 +40,10 @@ SINGLE = (('pair_row_margin', '<'), ('pair_col_margin', '<'), ('pair_iou', '<'),
           ('pair_height_ratio', '<'), ('pair_rival_track_iou', '>'), ('pair_rival_det_iou', '>'),
           ('pair_det_overlap', '>'), ('det_scores', '<'), ('det_visibility', '<'))
 CONTEXT = (('ctx_resid', '>'), ('ctx_resid_prev', '>'), ('ctx_return', '>'),
-           ('ctx_rival_fit', '<'), ('ctx_window', '>'), ('ctx_matches_left', '<'))
+           ('ctx_rival_fit', '<'), ('ctx_window', '>'), ('ctx_matches_left', '<'),
+           ('ctx_window_col_margin', '<'), ('ctx_window_row_margin', '<'),
+           ('ctx_window_rival_det_iou', '>'), ('ctx_window_rival_track_iou', '>'),
+           ('ctx_window_rival_fit', '<'))
 GREEDY = SINGLE[:4] + SINGLE[5:] + CONTEXT
 
 

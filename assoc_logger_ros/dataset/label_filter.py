@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS
+from assoc_logger_ros.dataset.track_context import MATCH_WINDOW as CONTEXT_MATCH_WINDOW
 from assoc_logger_ros.dataset.track_context import WINDOW as CONTEXT_WINDOW
 from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS, from_arrays
 
@@ -41,6 +42,11 @@ class LabelRule:
     min_ctx_rival_fit: float | None = None
     max_ctx_window: float | None = None
     min_ctx_matches_left: float | None = None
+    min_ctx_window_col_margin: float | None = None
+    min_ctx_window_row_margin: float | None = None
+    max_ctx_window_rival_det_iou: float | None = None
+    max_ctx_window_rival_track_iou: float | None = None
+    min_ctx_window_rival_fit: float | None = None
 
     def is_empty(self) -> bool:
         """True when no threshold is set."""
@@ -56,11 +62,13 @@ class LabelRule:
 # labels under both definitions); docs/labels.md has the figures it reaches, also on sequences
 # it was not tuned on. Its ctx_* thresholds make ``filter`` read the whole session first.
 PRESETS: dict[str, LabelRule] = {
-    'recommended': LabelRule(min_row_margin=0.18, min_col_margin=0.24, min_pair_iou=0.56,
-                             max_since_update=6.0, min_height_ratio=0.87, max_height_ratio=1.12,
+    'recommended': LabelRule(min_row_margin=0.18, min_col_margin=0.24, min_pair_iou=0.38,
+                             max_since_update=6.0, min_height_ratio=0.87, max_height_ratio=1.15,
                              max_rival_track_iou=0.79, max_rival_det_iou=0.81,
-                             max_ctx_resid=0.24, max_ctx_resid_prev=0.18,
-                             min_ctx_rival_fit=0.13),
+                             max_ctx_resid=0.22, max_ctx_resid_prev=0.21,
+                             min_ctx_rival_fit=0.13, min_ctx_window_col_margin=-0.06,
+                             min_ctx_window_row_margin=-0.09, min_ctx_window_rival_fit=0.09,
+                             max_ctx_window_rival_track_iou=0.8),
     # the previous preset (per-frame keys only), for samples read one at a time
     'per-frame': LabelRule(min_row_margin=0.15, min_col_margin=0.2, max_since_update=4.0,
                            min_height_ratio=0.9, max_height_ratio=1.15,
@@ -106,6 +114,15 @@ def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np
             (rule.min_ctx_rival_fit, conf.get('ctx_rival_fit'), np.greater_equal),
             (rule.max_ctx_window, conf.get('ctx_window'), np.less_equal),
             (rule.min_ctx_matches_left, conf.get('ctx_matches_left'), np.greater_equal),
+            (rule.min_ctx_window_col_margin, conf.get('ctx_window_col_margin'),
+             np.greater_equal),
+            (rule.min_ctx_window_row_margin, conf.get('ctx_window_row_margin'),
+             np.greater_equal),
+            (rule.max_ctx_window_rival_det_iou, conf.get('ctx_window_rival_det_iou'),
+             np.less_equal),
+            (rule.max_ctx_window_rival_track_iou, conf.get('ctx_window_rival_track_iou'),
+             np.less_equal),
+            (rule.min_ctx_window_rival_fit, conf.get('ctx_window_rival_fit'), np.greater_equal),
         )
         for n, (limit, values, cmp) in enumerate(checks):
             if limit is not None and values is not None:
@@ -176,6 +193,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f'largest ctx_resid of the track within {CONTEXT_WINDOW} frames')
     g.add_argument('--min-ctx-matches-left', type=float,
                    help='fewest matches the track still has after the label')
+    near = f"over the track's {CONTEXT_MATCH_WINDOW} matches either side"
+    g.add_argument('--min-ctx-window-col-margin', type=float,
+                   help=f'smallest pair_col_margin {near}')
+    g.add_argument('--min-ctx-window-row-margin', type=float,
+                   help=f'smallest pair_row_margin {near}')
+    g.add_argument('--max-ctx-window-rival-det-iou', type=float,
+                   help=f'largest pair_rival_det_iou {near}')
+    g.add_argument('--max-ctx-window-rival-track-iou', type=float,
+                   help=f'largest pair_rival_track_iou {near}')
+    g.add_argument('--min-ctx-window-rival-fit', type=float,
+                   help=f'smallest ctx_rival_fit {near}')
 
 
 def from_args(args: argparse.Namespace) -> LabelRule:

@@ -18,6 +18,10 @@ future), so a label (track t matched detection d at frame f) can be checked agai
 * ``ctx_window``: the largest ``ctx_resid`` of the track within ``WINDOW`` frames of f.
 * ``ctx_matches_left``: matches the track still has after f in the session (short-lived
   assignments around a crossing end soon).
+* ``ctx_window_col_margin``, ``ctx_window_row_margin`` (smallest), ``ctx_window_rival_det_iou``,
+  ``ctx_window_rival_track_iou`` (largest), ``ctx_window_rival_fit`` (smallest): the per-frame
+  key over the track's ``MATCH_WINDOW`` matches either side of this one; a crowded passage
+  marks all its labels, not only the frame where the matching was close.
 
 Distances are in box heights: ``(|dcx| + |dcy|) / h + |log(h / h_ref)|``. Frames are the
 samples' ``frame_idx``. Everything is NaN where it is undefined (a detection that matched no
@@ -34,8 +38,16 @@ from typing import Any, Hashable
 import numpy as np
 
 CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'ctx_window',
-                'ctx_matches_left')
+                'ctx_matches_left', 'ctx_window_col_margin', 'ctx_window_row_margin',
+                'ctx_window_rival_det_iou', 'ctx_window_rival_track_iou',
+                'ctx_window_rival_fit')
 WINDOW = 5          # frames either side for ctx_window
+MATCH_WINDOW = 3    # the track's matches either side for the ctx_window_* keys
+# per-frame keys whose extreme over the track's neighbouring matches is kept: (key, np.fmin|fmax)
+_WINDOWED = (('pair_col_margin', 'ctx_window_col_margin', np.fmin),
+             ('pair_row_margin', 'ctx_window_row_margin', np.fmin),
+             ('pair_rival_det_iou', 'ctx_window_rival_det_iou', np.fmax),
+             ('pair_rival_track_iou', 'ctx_window_rival_track_iou', np.fmax))
 MAX_GAP = 10        # a rival's path is interpolated only across gaps up to this many frames
 
 
@@ -56,6 +68,7 @@ def box_distance(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
 class _Track:
     frames: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
+    keys: list[np.ndarray] = field(default_factory=list)    # the _WINDOWED per-frame values
     refs: list[tuple[Hashable, int] | None] = field(default_factory=list)  # None: start box
 
 
@@ -73,17 +86,20 @@ class SessionContext:
         assigned = np.asarray(arrays['assigned_track_ids']).reshape(-1)
         new = np.asarray(arrays['new_track_ids']).reshape(-1)
         self.sizes[key] = assigned.size
+        conf = _per_frame_keys(arrays, assigned.size)
+        nan = np.full(len(_WINDOWED), np.nan)
         for d in np.flatnonzero(assigned >= 0):
-            self._point(int(assigned[d]), frame, boxes[d], (key, int(d)))
+            self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), conf[d])
         for d in np.flatnonzero(new >= 0):
-            self._point(int(new[d]), frame, boxes[d], None)
+            self._point(int(new[d]), frame, boxes[d], None, nan)
 
-    def _point(self, tid: int, frame: int, box: np.ndarray, ref: tuple[Hashable, int] | None
-               ) -> None:
+    def _point(self, tid: int, frame: int, box: np.ndarray, ref: tuple[Hashable, int] | None,
+               keys: np.ndarray) -> None:
         tr = self.tracks.setdefault(tid, _Track())
         tr.frames.append(frame)
         tr.boxes.append(box)
         tr.refs.append(ref)
+        tr.keys.append(keys)
 
     def compute(self) -> dict[Hashable, dict[str, np.ndarray]]:
         """Per sample key: (D,) float32 arrays of :data:`CONTEXT_KEYS` (NaN if unmatched)."""
@@ -97,6 +113,8 @@ class SessionContext:
             refs = [tr.refs[i] for i in order]
             paths[tid] = (frames, boxes)
             feats = _track_features(frames, boxes)
+            feats.update(_windowed(np.asarray(tr.keys, np.float64).reshape(-1, len(_WINDOWED))
+                                   [order]))
             for k, ref in enumerate(refs):
                 if ref is None or ref[0] not in out:
                     continue
@@ -114,7 +132,44 @@ class SessionContext:
                 if others.any():
                     out[ref[0]]['ctx_rival_fit'][ref[1]] = float(
                         box_distance(box[None], pos[others]).min())
+        for tr in self.tracks.values():   # the rival fit over neighbouring matches
+            order = np.argsort(np.asarray(tr.frames), kind='stable')
+            refs = [tr.refs[i] for i in order]
+            fit = np.array([np.nan if r is None or r[0] not in out
+                            else out[r[0]]['ctx_rival_fit'][r[1]] for r in refs])
+            win = _rolling(fit, np.fmin)
+            for r, v in zip(refs, win):
+                if r is not None and r[0] in out:
+                    out[r[0]]['ctx_window_rival_fit'][r[1]] = v
         return out
+
+
+def _per_frame_keys(arrays: Mapping[str, Any], n: int) -> np.ndarray:
+    """(D, len(_WINDOWED)) per-frame confidence values of a sample (NaN when unavailable)."""
+    if all(k in arrays for k, _, _ in _WINDOWED):
+        conf = arrays
+    else:
+        try:
+            from assoc_logger_ros.tracking.confidence import from_arrays
+            conf = from_arrays(dict(arrays))
+        except Exception:  # noqa: BLE001 - a sample without the matching arrays: no values
+            return np.full((n, len(_WINDOWED)), np.nan)
+    return np.stack([np.asarray(conf[k], np.float64).reshape(-1)[:n] for k, _, _ in _WINDOWED],
+                    axis=1)
+
+
+def _rolling(x: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` (np.fmin / np.fmax: NaN-ignoring) over each value's MATCH_WINDOW neighbours."""
+    out = x.copy()
+    for shift in range(1, MATCH_WINDOW + 1):
+        out[shift:] = fn(out[shift:], x[:-shift])
+        out[:-shift] = fn(out[:-shift], x[shift:])
+    return out
+
+
+def _windowed(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """ctx_window_* of every point of one track (sorted by frame) from its per-frame keys."""
+    return {name: _rolling(keys[:, j], fn) for j, (_, name, fn) in enumerate(_WINDOWED)}
 
 
 def _track_features(frames: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
@@ -180,7 +235,7 @@ def context_by_session(samples: Iterable[tuple[Hashable, str, Mapping[str, Any]]
     return out
 
 
-NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')
+NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # the minimum
 
 
 def records_context(records: Sequence[Mapping[str, Any]],
