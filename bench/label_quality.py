@@ -9,11 +9,16 @@ it removes and of right labels it keeps:
   ``--max-frame-switches 0``, ``--min-visibility 0.3``;
 * each per-pair confidence key alone, at the threshold that keeps 95% of the right labels
   (chosen with ground truth: it shows how well the key separates, it is not a usable filter);
-* the ``recommended`` preset of ``filter --label-preset`` (fixed thresholds, tuned on all seven
-  sequences), and as a held-out check the same greedy tuning run on 02, 04 and 05 only and
-  scored on the other four.
+* the session-level ``ctx_*`` evidence of ``dataset/track_context.py`` the same way (computed
+  from the samples alone, as ``filter`` does);
+* the presets of ``filter --label-preset`` (fixed thresholds; ``recommended`` uses both kinds
+  of evidence and was tuned on all seven sequences, ``--tune-all`` prints that rule), and as a
+  held-out check the same greedy tuning run on 02, 04 and 05 only and scored on the other four;
+* switch events: the live ``est_id_switches`` and the offline estimate
+  (``dataset/offline_switches.py``), precision and recall, on all and on the held-out four.
 
     .venv/bin/python bench/label_quality.py [--data DIR] [--work /tmp/label_quality] [--seqs ..]
+        [--tune-all]
 """
 
 from __future__ import annotations
