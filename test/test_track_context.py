@@ -173,3 +173,23 @@ def test_labels_reports_the_offline_switch_estimate(tmp_path, capsys):
     assert 'offline estimate' in capsys.readouterr().out
     assert cli.main(['labels', str(src), '--json', '--no-context']) == 0
     assert 'offline_switch_events' not in json.loads(capsys.readouterr().out)
+
+
+def test_session_pass_survives_bad_samples(tmp_path, capsys):
+    """A garbage sample and one with inconsistent arrays: the session pass skips them.
+
+    The filter reports the unreadable one and writes the others (the hostile files are decoys
+    in the test's own directory).
+    """
+    src = _scene_dir(tmp_path / 'src', seed=7)
+    recs = manifest.read_records(src)
+    (src / recs[3]['npz']).write_bytes(b'PK\x03\x04 not a zip')
+    a = load(src / recs[5]['npz'])
+    a['det_boxes'] = a['det_boxes'][:, :3]
+    (src / recs[5]['npz']).write_bytes(encode(a))
+    assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
+                     '--label-preset', 'recommended']) == 0
+    err = capsys.readouterr().err
+    assert recs[3]['npz'] in err
+    out = [r['npz'] for r in manifest.read_records(tmp_path / 'out')]
+    assert recs[3]['npz'] not in out and len(out) >= len(recs) - 2

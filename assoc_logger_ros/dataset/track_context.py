@@ -82,9 +82,12 @@ class SessionContext:
     def add(self, key: Hashable, arrays: Mapping[str, Any]) -> None:
         """Remember the matched and starting boxes of one sample (``key`` names it)."""
         frame = int(np.asarray(arrays['frame_idx']).reshape(-1)[0])
-        boxes = _cxcyh(arrays['det_boxes'])
+        raw = np.asarray(arrays['det_boxes'], np.float64)
         assigned = np.asarray(arrays['assigned_track_ids']).reshape(-1)
         new = np.asarray(arrays['new_track_ids']).reshape(-1)
+        if raw.shape != (assigned.size, 4) or new.size != assigned.size:
+            raise ValueError('det_boxes, assigned_track_ids and new_track_ids do not agree')
+        boxes = _cxcyh(raw)
         self.sizes[key] = assigned.size
         conf = _per_frame_keys(arrays, assigned.size)
         nan = np.full(len(_WINDOWED), np.nan)
@@ -246,12 +249,16 @@ def records_context(records: Sequence[Mapping[str, Any]],
     One pass, one sample in memory at a time; a sample that cannot be read (or lacks the
     arrays) adds no boxes here and is reported by the caller's own pass.
     """
-    def readable() -> Iterable[tuple[Hashable, str, Mapping[str, Any]]]:
-        for i, rec in enumerate(records):
-            try:
-                arrays = load(rec)
-            except Exception:  # noqa: BLE001 - skipped here, reported by the caller
-                continue
+    sessions: dict[str, SessionContext] = {}
+    for i, rec in enumerate(records):
+        try:
+            arrays = load(rec)
             if all(k in arrays for k in NEEDED):
-                yield i, str(rec.get('session', '')), arrays
-    return context_by_session(readable())
+                sessions.setdefault(str(rec.get('session', '')), SessionContext()).add(
+                    i, arrays)
+        except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
+            continue
+    out: dict[Hashable, dict[str, np.ndarray]] = {}
+    for ctx in sessions.values():
+        out.update(ctx.compute())
+    return out
