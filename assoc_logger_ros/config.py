@@ -338,6 +338,10 @@ class NodeConfig(_Validated):
         '/camera_info of a replayed bag, else a fixed 1920x1080, said once and recorded as '
         'size_source).',
         lo=0, hi=100000, unit='px')
+    camera_info_topic: str = _param(
+        'camera_info', 'sensor_msgs/CameraInfo topic the live node reads the image size from '
+        '(its latest width x height, recorded as size_source camera_info) when no mask or '
+        'image is joined and image_width/image_height are 0. Empty: off.')
     join_queue_size: int = _param(
         30, 'Messages each stamp-join buffer holds before the oldest is released.',
         lo=1, hi=10000)

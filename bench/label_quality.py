@@ -9,11 +9,16 @@ it removes and of right labels it keeps:
   ``--max-frame-switches 0``, ``--min-visibility 0.3``;
 * each per-pair confidence key alone, at the threshold that keeps 95% of the right labels
   (chosen with ground truth: it shows how well the key separates, it is not a usable filter);
-* the ``recommended`` preset of ``filter --label-preset`` (fixed thresholds, tuned on all seven
-  sequences), and as a held-out check the same greedy tuning run on 02, 04 and 05 only and
-  scored on the other four.
+* the session-level ``ctx_*`` evidence of ``dataset/track_context.py`` the same way (computed
+  from the samples alone, as ``filter`` does);
+* the presets of ``filter --label-preset`` (fixed thresholds; ``recommended`` uses both kinds
+  of evidence and was tuned on all seven sequences, ``--tune-all`` prints that rule), and as a
+  held-out check the same greedy tuning run on 02, 04 and 05 only and scored on the other four;
+* switch events: the live ``est_id_switches`` and the offline estimate
+  (``dataset/offline_switches.py``), precision and recall, on all and on the held-out four.
 
     .venv/bin/python bench/label_quality.py [--data DIR] [--work /tmp/label_quality] [--seqs ..]
+        [--tune-all]
 """
 
 from __future__ import annotations
@@ -34,11 +39,17 @@ from assoc_logger_ros.dataset.switch_events import switch_events  # noqa: E402
 
 SEQS = ('MOT17-02', 'MOT17-04', 'MOT17-05', 'MOT17-09', 'MOT17-10', 'MOT17-11', 'MOT17-13')
 DET = 'det/yolox_x_ablation.txt'
+TUNE = ('MOT17-02', 'MOT17-04', 'MOT17-05')    # the held-out rows tune here, score the rest
 SINGLE = (('pair_row_margin', '<'), ('pair_col_margin', '<'), ('pair_iou', '<'),
           ('pair_time_since_update', '>'), ('pair_track_age', '<'), ('pair_height_ratio', '>'),
           ('pair_height_ratio', '<'), ('pair_rival_track_iou', '>'), ('pair_rival_det_iou', '>'),
           ('pair_det_overlap', '>'), ('det_scores', '<'), ('det_visibility', '<'))
-GREEDY = SINGLE[:4] + SINGLE[5:]
+CONTEXT = (('ctx_resid', '>'), ('ctx_resid_prev', '>'), ('ctx_return', '>'),
+           ('ctx_rival_fit', '<'), ('ctx_window', '>'), ('ctx_matches_left', '<'),
+           ('ctx_window_col_margin', '<'), ('ctx_window_row_margin', '<'),
+           ('ctx_window_rival_det_iou', '>'), ('ctx_window_rival_track_iou', '>'),
+           ('ctx_window_rival_fit', '<'))
+GREEDY = SINGLE[:4] + SINGLE[5:] + CONTEXT
 
 
 def default_data() -> Path:
@@ -87,24 +98,34 @@ def fails(pairs: dict[str, np.ndarray], key: str, op: str, t: float) -> np.ndarr
 
 
 def greedy(pairs: dict[str, np.ndarray], budget: float = 0.05) -> dict[tuple[str, str], float]:
-    """The preset's tuning procedure: add the threshold with the best wrong/right ratio."""
-    v = pairs['verdict']
-    ok, bad = v == CORRECT, v == WRONG
-    removed = np.zeros(v.size, bool)
+    """The preset's tuning procedure: add the threshold with the best wrong/right ratio.
+
+    Both definitions count: no right labels beyond ``budget`` may go under either, and the
+    gain is the mean share of wrong labels removed under the two.
+    """
+    oks = [pairs[k] == CORRECT for k in ('verdict', 'verdict_consistent')]
+    bads = [pairs[k] == WRONG for k in ('verdict', 'verdict_consistent')]
+    ok = oks[0] | oks[1]
+    removed = np.zeros(ok.size, bool)
     rule: dict[tuple[str, str], float] = {}
+
+    def share(mask: np.ndarray, sets: list[np.ndarray]) -> float:
+        return float(np.mean([mask[s].mean() for s in sets]))
     for _ in range(40):
         best = None
         for key, op in GREEDY:
             x = pairs[key].astype(np.float64)
+            if not np.isfinite(x[ok]).any():
+                continue
             for q in np.linspace(0.002, 0.05, 25):
                 t = float(np.round(np.nanquantile(x[ok], q if op == '<' else 1 - q), 2))
                 new = removed | fails(pairs, key, op, t)
-                if new[ok].mean() > budget:
+                if max(new[o].mean() for o in oks) > budget:
                     continue
-                gain = new[bad].mean() - removed[bad].mean()
+                gain = share(new, bads) - share(removed, bads)
                 if gain <= 0:
                     continue
-                score = gain / max(new[ok].mean() - removed[ok].mean(), 1e-4)
+                score = gain / max(share(new, oks) - share(removed, oks), 1e-4)
                 if best is None or score > best[0]:
                     best = (score, key, op, t, new)
         if best is None:
@@ -127,6 +148,9 @@ def main() -> int:
     parser.add_argument('--work', type=Path, default=Path('/tmp/label_quality'))
     parser.add_argument('--seqs', nargs='+', default=list(SEQS))
     parser.add_argument('--fresh', action='store_true', help='replay again even if present')
+    parser.add_argument('--tune-all', action='store_true',
+                        help='also run the greedy tuning on all sequences (how the preset was '
+                        'chosen) and print its rule')
     args = parser.parse_args()
     if not (args.data / 'MOT17' / 'train').is_dir():
         print(f'bench data not found at {args.data}; set ASSOC_BENCH_DATA')
@@ -134,7 +158,7 @@ def main() -> int:
     dirs = collect(args.data, args.work, args.seqs, args.fresh)
     tables, by_seq, scorers, reports = [], [], {}, []
     for seq, d in dirs.items():
-        rep, pairs, sc = score_directory(d, pairs=True)
+        rep, pairs, sc = score_directory(d, pairs=True, context=True)  # + ctx_*, no GT
         reports.append((seq, rep))
         scorers.update({f'{seq}/{k}': v for k, v in sc.items()})
         tables.append(pairs)
@@ -154,10 +178,17 @@ def main() -> int:
         acc = tot['correct'] / max(tot['verifiable'], 1)
         print(f'| {key} | {tot["verifiable"]} | {100 * acc:.2f}% | {tot["wrong"]} | '
               f'{tot["flip_backs"]} | {tot["unverifiable"]} | {tot["missed_continuations"]} |')
-    ev = switch_events(scorers)
-    print(f'\nest_id_switches events (+-{ev["window_samples"]} samples): {ev["confirmed"]} of '
-          f'{ev["estimated_events"]} confirmed (precision {ev["precision"]}), {ev["found"]} of '
-          f'{ev["true_events"]} frames with wrong labels found (recall {ev["recall"]})')
+    held = {k: v for k, v in scorers.items() if k.split('/')[0] not in TUNE}
+    print(f'\n## Switch events (+-{switch_events(scorers)["window_samples"]} samples): '
+          'estimated events confirmed (precision), frames with wrong labels found (recall)')
+    print('| estimate | sequences | estimated | precision | true | recall |')
+    print('|---|---|---:|---:|---:|---:|')
+    for name, offline in (('live est_id_switches', False),
+                          ('offline: est_id_switches or cross-frame jump', True)):
+        for which, scs in (('all', scorers), ('09/10/11/13', held)):
+            ev = switch_events(scs, offline=offline)
+            print(f'| {name} | {which} | {ev["estimated_events"]} | {pct(ev["precision"] or 0)} '
+                  f'| {ev["true_events"]} | {pct(ev["recall"] or 0)} |')
 
     print('\n## Filters: wrong labels removed / right labels kept')
     print('| filter | per-frame: wrong removed | right kept | consistent: wrong removed '
@@ -167,16 +198,19 @@ def main() -> int:
     print(row('sample: --max-frame-switches 0', pairs['frame_switches'] > 0, pairs))
     print(row('sample: --min-visibility 0.3', pairs['sample_visibility'] < 0.3, pairs))
     ok = pairs['verdict'] == CORRECT
-    for key, op in SINGLE:
+    for key, op in SINGLE + CONTEXT:
         x = pairs[key].astype(np.float64)
         t = float(np.nanquantile(x[ok], 0.05 if op == '<' else 0.95))
         print(row(f'pair: {key} {op} {t:.3g} (GT-chosen, 95% kept)', fails(pairs, key, op, t),
                   pairs))
-    preset = PRESETS['recommended']
     matched = np.ones(seq_of.size, bool)
-    keep = keep_mask(pairs, pairs['det_visibility'], pairs['det_scores'], matched, preset)
-    print(row('**preset `--label-preset recommended`**', ~keep, pairs))
-    tune = np.isin(seq_of, ['MOT17-02', 'MOT17-04', 'MOT17-05'])
+    for name in sorted(PRESETS):
+        k = keep_mask(pairs, pairs['det_visibility'], pairs['det_scores'], matched,
+                      PRESETS[name])
+        print(row(f'**preset `--label-preset {name}`**', ~k, pairs))
+    keep = keep_mask(pairs, pairs['det_visibility'], pairs['det_scores'], matched,
+                     PRESETS['recommended'])
+    tune = np.isin(seq_of, TUNE)
     if tune.any() and (~tune).any():
         sub = {k: v[tune] for k, v in pairs.items()}
         rest = {k: v[~tune] for k, v in pairs.items()}
@@ -185,6 +219,11 @@ def main() -> int:
                   rest))
         print(row('preset, scored on 09/10/11/13 only', ~keep[~tune], rest))
         print('\nheld-out rule: ' + ', '.join(f'{k} {op} {t}' for (k, op), t in rule.items()))
+    if args.tune_all:
+        rule = greedy(pairs)
+        print(row('greedy rule tuned on all (what the preset was chosen from)',
+                  apply_rule(pairs, rule), pairs))
+        print('all-sequence rule: ' + ', '.join(f'{k} {op} {t}' for (k, op), t in rule.items()))
     return 0
 
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS
+from assoc_logger_ros.dataset.track_context import MATCH_WINDOW as CONTEXT_MATCH_WINDOW
+from assoc_logger_ros.dataset.track_context import WINDOW as CONTEXT_WINDOW
 from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS, from_arrays
 
 
@@ -32,20 +35,49 @@ class LabelRule:
     max_det_overlap: float | None = None
     min_det_visibility: float | None = None
     min_det_score: float | None = None
+    # cross-frame evidence of the whole session (dataset/track_context.py), offline only
+    max_ctx_resid: float | None = None
+    max_ctx_resid_prev: float | None = None
+    max_ctx_return: float | None = None
+    min_ctx_rival_fit: float | None = None
+    max_ctx_window: float | None = None
+    min_ctx_matches_left: float | None = None
+    min_ctx_window_col_margin: float | None = None
+    min_ctx_window_row_margin: float | None = None
+    max_ctx_window_rival_det_iou: float | None = None
+    max_ctx_window_rival_track_iou: float | None = None
+    min_ctx_window_rival_fit: float | None = None
 
     def is_empty(self) -> bool:
         """True when no threshold is set."""
         return all(getattr(self, f.name) is None for f in fields(self))
 
+    def needs_context(self) -> bool:
+        """True when a threshold reads the session-level ``ctx_*`` evidence."""
+        return any(getattr(self, f.name) is not None for f in fields(self)
+                   if '_ctx_' in f.name)
+
 
 # The recommended preset: thresholds chosen on MOT17 train (greedy, keeping >= 95% of the right
-# labels); docs/labels.md has the figures it reaches, also on sequences it was not tuned on.
+# labels under both definitions); docs/labels.md has the figures it reaches, also on sequences
+# it was not tuned on. Its ctx_* thresholds make ``filter`` read the whole session first.
 PRESETS: dict[str, LabelRule] = {
-    'recommended': LabelRule(min_row_margin=0.15, min_col_margin=0.2, max_since_update=4.0,
-                             min_height_ratio=0.9, max_height_ratio=1.15,
-                             max_rival_track_iou=0.7, max_rival_det_iou=0.7,
-                             min_det_score=0.3),
+    'recommended': LabelRule(min_row_margin=0.18, min_col_margin=0.24, min_pair_iou=0.38,
+                             max_since_update=6.0, min_height_ratio=0.87, max_height_ratio=1.15,
+                             max_rival_track_iou=0.79, max_rival_det_iou=0.81,
+                             max_ctx_resid=0.22, max_ctx_resid_prev=0.21,
+                             min_ctx_rival_fit=0.13, min_ctx_window_col_margin=-0.06,
+                             min_ctx_window_row_margin=-0.09, min_ctx_window_rival_fit=0.09,
+                             max_ctx_window_rival_track_iou=0.8),
+    # the previous preset (per-frame keys only), for samples read one at a time
+    'per-frame': LabelRule(min_row_margin=0.15, min_col_margin=0.2, max_since_update=4.0,
+                           min_height_ratio=0.9, max_height_ratio=1.15,
+                           max_rival_track_iou=0.7, max_rival_det_iou=0.7,
+                           min_det_score=0.3),
 }
+
+
+N_FRAME_CHECKS = 11   # keep_mask's checks before the ctx_* ones (whose NaN passes)
 
 
 def confidence_of(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -57,7 +89,11 @@ def confidence_of(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np.ndarray,
               matched: np.ndarray, rule: LabelRule) -> np.ndarray:
-    """(D,) bool: True where the label is kept (every unmatched detection is kept)."""
+    """(D,) bool: True where the label is kept (every unmatched detection is kept).
+
+    A ``ctx_*`` threshold is skipped when ``conf`` lacks that key (no session evidence); a NaN
+    ``ctx_*`` value (no evidence for that pair: too short a track, no rival) passes.
+    """
     ok = np.ones(matched.shape, bool)
     with np.errstate(invalid='ignore'):
         checks = (
@@ -72,17 +108,40 @@ def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np
             (rule.max_det_overlap, conf['pair_det_overlap'], np.less_equal),
             (rule.min_det_visibility, visibility, np.greater_equal),
             (rule.min_det_score, scores, np.greater_equal),
+            (rule.max_ctx_resid, conf.get('ctx_resid'), np.less_equal),
+            (rule.max_ctx_resid_prev, conf.get('ctx_resid_prev'), np.less_equal),
+            (rule.max_ctx_return, conf.get('ctx_return'), np.less_equal),
+            (rule.min_ctx_rival_fit, conf.get('ctx_rival_fit'), np.greater_equal),
+            (rule.max_ctx_window, conf.get('ctx_window'), np.less_equal),
+            (rule.min_ctx_matches_left, conf.get('ctx_matches_left'), np.greater_equal),
+            (rule.min_ctx_window_col_margin, conf.get('ctx_window_col_margin'),
+             np.greater_equal),
+            (rule.min_ctx_window_row_margin, conf.get('ctx_window_row_margin'),
+             np.greater_equal),
+            (rule.max_ctx_window_rival_det_iou, conf.get('ctx_window_rival_det_iou'),
+             np.less_equal),
+            (rule.max_ctx_window_rival_track_iou, conf.get('ctx_window_rival_track_iou'),
+             np.less_equal),
+            (rule.min_ctx_window_rival_fit, conf.get('ctx_window_rival_fit'), np.greater_equal),
         )
-        for limit, values, cmp in checks:
-            if limit is not None:
-                ok &= cmp(np.asarray(values, np.float64), limit)
+        for n, (limit, values, cmp) in enumerate(checks):
+            if limit is not None and values is not None:
+                x = np.asarray(values, np.float64)
+                ok &= cmp(x, limit) | (np.isnan(x) if n >= N_FRAME_CHECKS else False)
     return ok | ~matched
 
 
-def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule) -> np.ndarray:
-    """(D,) float32 weights for one sample under ``rule``, combined with existing ones."""
+def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule,
+                  context: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """(D,) float32 weights for one sample under ``rule``, combined with existing ones.
+
+    ``context``: the sample's ``ctx_*`` arrays (:mod:`~assoc_logger_ros.dataset.track_context`).
+    """
     matched = np.asarray(arrays['assigned_track_ids']) >= 0
-    keep = keep_mask(confidence_of(arrays), np.asarray(arrays['det_visibility']),
+    conf = confidence_of(arrays)
+    if context:
+        conf.update({k: np.asarray(context[k]) for k in CONTEXT_KEYS if k in context})
+    keep = keep_mask(conf, np.asarray(arrays['det_visibility']),
                      np.asarray(arrays['det_scores']), matched, rule)
     w = keep.astype(np.float32)
     if 'label_weights' in arrays:
@@ -90,14 +149,15 @@ def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule) -> np.ndarr
     return w
 
 
-def relabel(arrays: dict[str, np.ndarray], rule: LabelRule) -> tuple[int, int]:
+def relabel(arrays: dict[str, np.ndarray], rule: LabelRule,
+            context: Mapping[str, np.ndarray] | None = None) -> tuple[int, int]:
     """Set ``label_weights`` (and the confidence keys a sample predates) in place.
 
     Returns (matched pairs, matched pairs now ignored), what ``filter`` reports.
     """
     for key, value in confidence_of(arrays).items():
         arrays.setdefault(key, value)
-    weights = label_weights(arrays, rule)
+    weights = label_weights(arrays, rule, context)
     arrays['label_weights'] = weights
     matched = np.asarray(arrays['assigned_track_ids']) >= 0
     return int(matched.sum()), int((matched & (weights < 1.0)).sum())
@@ -122,6 +182,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help='smallest det_visibility of a matched detection')
     g.add_argument('--min-det-score', type=float,
                    help='smallest det_scores of a matched detection')
+    g.add_argument('--max-ctx-resid', type=float,
+                   help="largest ctx_resid (distance from the track's path, session-level)")
+    g.add_argument('--max-ctx-resid-prev', type=float,
+                   help="largest ctx_resid of the track's previous box")
+    g.add_argument('--max-ctx-return', type=float, help='largest ctx_return (flip-back)')
+    g.add_argument('--min-ctx-rival-fit', type=float,
+                   help="smallest ctx_rival_fit (distance to another track's path)")
+    g.add_argument('--max-ctx-window', type=float,
+                   help=f'largest ctx_resid of the track within {CONTEXT_WINDOW} frames')
+    g.add_argument('--min-ctx-matches-left', type=float,
+                   help='fewest matches the track still has after the label')
+    near = f"over the track's {CONTEXT_MATCH_WINDOW} matches either side"
+    g.add_argument('--min-ctx-window-col-margin', type=float,
+                   help=f'smallest pair_col_margin {near}')
+    g.add_argument('--min-ctx-window-row-margin', type=float,
+                   help=f'smallest pair_row_margin {near}')
+    g.add_argument('--max-ctx-window-rival-det-iou', type=float,
+                   help=f'largest pair_rival_det_iou {near}')
+    g.add_argument('--max-ctx-window-rival-track-iou', type=float,
+                   help=f'largest pair_rival_track_iou {near}')
+    g.add_argument('--min-ctx-window-rival-fit', type=float,
+                   help=f'smallest ctx_rival_fit {near}')
 
 
 def from_args(args: argparse.Namespace) -> LabelRule:

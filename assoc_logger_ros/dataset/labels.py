@@ -118,6 +118,9 @@ class SessionScorer:
         self.has_boxes = False
         # per sample: (stamp_ns, correct, wrong, est_id_switches_frame), per-frame definition
         self.timeline: list[tuple[int, int, int, int]] = []
+        # per timeline row, the offline switch count (dataset/offline_switches.py), when
+        # score_directory ran with context
+        self.offline: list[int] = []
 
     def score(self, a: Mapping[str, np.ndarray], table: PairTable | None = None,
               sample: int = -1) -> None:
@@ -226,16 +229,22 @@ def sample_order(records: list[dict[str, Any]]) -> list[int]:
         int(records[i].get('frame_idx', -1)), i))
 
 
-def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False
+def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
+                    context: bool = False
                     ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None,
                                dict[str, SessionScorer]]:
     """(report, per-pair arrays or None, scorers by session) of one sample directory.
 
-    Samples without ``det_gt_ids`` are counted as such and skipped.
+    Samples without ``det_gt_ids`` are counted as such and skipped. With ``context`` a first
+    pass computes the session-level ``ctx_*`` evidence (no ground truth): the per-pair table
+    gets those columns and each scorer its ``offline`` switch counts.
     """
+    from assoc_logger_ros.dataset.offline_switches import offline_switch_count
+    from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, records_context
     from assoc_logger_ros.shards.source import open_source
     ds = open_source(directory)    # either layout: sample directory or shards
     recs = ds.records
+    ctx = records_context(recs, ds.load) if context else {}
     table = PairTable() if pairs else None
     scorers: dict[str, SessionScorer] = {}
     without_gt = unreadable = 0
@@ -253,11 +262,21 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False
             without_gt += 1
             continue
         session = str(rec.get('session', ''))
-        scorers.setdefault(session, SessionScorer()).score(arrays, table, sample=i)
+        scorer = scorers.setdefault(session, SessionScorer())
+        scorer.score(arrays, table, sample=i)
+        if context:
+            scorer.offline.append(offline_switch_count(arrays, ctx.get(i)))
+    columns = table.arrays() if table is not None else None
+    if columns is not None and context:
+        for key in CONTEXT_KEYS:
+            columns[key] = np.array(
+                [ctx[int(i)][key][int(j)] if int(i) in ctx else np.nan
+                 for i, j in zip(columns.get('sample', ()), columns.get('det', ()))],
+                np.float64)
     report = build_report(scorers)
     report.update({'directory': str(ds.directory), 'samples': len(recs),
                    'samples_without_gt': without_gt, 'unreadable_samples': unreadable})
-    return report, (table.arrays() if table is not None else None), scorers
+    return report, columns, scorers
 
 
 def build_report(scorers: Mapping[str, SessionScorer]) -> dict[str, Any]:

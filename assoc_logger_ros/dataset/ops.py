@@ -59,6 +59,7 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     pairs = {'matched': 0, 'ignored': 0}
     placed: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
+    context = _context(ds.records, ds.load, rule)
     with staged_output(out) as dst:
         for rec in keep:
             try:
@@ -67,7 +68,7 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
                     placed.append(rec)
                     continue
                 arrays = ds.load(rec)
-                matched, ignored = relabel(arrays, rule)
+                matched, ignored = relabel(arrays, rule, context.get(id(rec)))
                 content = encode(arrays, _compressed(ds.path(rec)))
                 write_atomic(dst / rec['npz'], content, fsync=False)
             except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
@@ -83,6 +84,16 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
             'rewritten': how['rewritten'], 'pairs_matched': pairs['matched'],
             'pairs_ignored': pairs['ignored'], 'rejected': _reasons(drop), 'skipped': skipped,
             'manifest_problems': ds.problems}
+
+
+def _context(records: list[dict[str, Any]], load: Any, rule: LabelRule | None
+             ) -> dict[int, dict[str, np.ndarray]]:
+    """Session-level ``ctx_*`` evidence by ``id(record)`` when ``rule`` reads it (one pass)."""
+    if rule is None or not rule.needs_context():
+        return {}
+    from assoc_logger_ros.dataset.track_context import records_context
+    by_pos = records_context(records, load)
+    return {id(records[i]): v for i, v in by_pos.items()}
 
 
 def _is_sample_file(name: str) -> bool:

@@ -17,12 +17,22 @@ import numpy as np
 WINDOW = 5
 
 
-def switch_events(scorers: Mapping[str, Any], window: int = WINDOW) -> dict[str, Any]:
-    """Counts, precision and recall over every session's timeline."""
+def switch_events(scorers: Mapping[str, Any], window: int = WINDOW,
+                  offline: bool = False) -> dict[str, Any]:
+    """Counts, precision and recall over every session's timeline.
+
+    ``offline``: score the offline estimate instead (a sample is an event when
+    ``est_id_switches_frame`` or its ``offline`` count, :mod:`.offline_switches`, is > 0).
+    """
     est = confirmed = true = found = 0
     for sc in scorers.values():
         tl = np.asarray(sc.timeline, np.int64).reshape(-1, 4)
-        e = np.flatnonzero(tl[:, 3] > 0)
+        flag = tl[:, 3] > 0
+        if offline:
+            extra = np.asarray(getattr(sc, 'offline', ()), np.int64)
+            if extra.size == flag.size:
+                flag = flag | (extra > 0)
+        e = np.flatnonzero(flag)
         t = np.flatnonzero(tl[:, 2] > 0)
         est += e.size
         true += t.size
@@ -35,11 +45,11 @@ def switch_events(scorers: Mapping[str, Any], window: int = WINDOW) -> dict[str,
             'recall': round(found / true, 4) if true else None}
 
 
-def format_events(ev: Mapping[str, Any]) -> str:
+def format_events(ev: Mapping[str, Any], name: str = 'est_id_switches') -> str:
     """One line for the text report."""
     def pct(x: float | None) -> str:
         return 'n/a' if x is None else f'{100 * x:.1f}%'
-    return (f'est_id_switches events (+-{ev["window_samples"]} samples): {ev["confirmed"]} of '
+    return (f'{name} events (+-{ev["window_samples"]} samples): {ev["confirmed"]} of '
             f'{ev["estimated_events"]} estimated confirmed (precision {pct(ev["precision"])}), '
             f'{ev["found"]} of {ev["true_events"]} frames with wrong labels found (recall '
             f'{pct(ev["recall"])})')

@@ -14,6 +14,7 @@ fails at start-up with the schema's message rather than a ROS type error.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 import os
 import shutil
 import signal
@@ -37,7 +38,7 @@ from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import MessageInfo, RCLError, Subscription
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from assoc_logger_ros import config
@@ -48,7 +49,7 @@ from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording.writer import RecorderError
 from assoc_logger_ros.ros import health
 from assoc_logger_ros.ros.clock_watch import SimClockWatch
-from assoc_logger_ros.ros.qos import diagnostics_qos, input_qos, output_qos
+from assoc_logger_ros.ros.qos import camera_info_qos, diagnostics_qos, input_qos, output_qos
 
 NODE_NAME = 'assoc_tracker'
 # ROS's own parameters, never reported as unknown
@@ -191,6 +192,11 @@ class TrackerNode(Node):
                 qos_in, raw=node_cfg.fast_cdr)))
         self._take_limit = max(int(node_cfg.qos_depth), 1)
         self._io = [sub for _, sub in self._inputs]
+        if node_cfg.camera_info_topic and not (node_cfg.image_width > 0
+                                               and node_cfg.image_height > 0):
+            self._io.append(self.create_subscription(
+                CameraInfo, node_cfg.camera_info_topic, self._on_camera_info,
+                camera_info_qos()))
         if sides:
             self._io.append(self.create_timer(max(node_cfg.mask_tolerance_s / 4.0, 0.002),
                                               self._on_join_timer))
@@ -383,6 +389,22 @@ class TrackerNode(Node):
         return (msg.stamp_ns if isinstance(msg, conv.CdrDetections)
                 else conv.stamp_to_ns(msg.header.stamp))
 
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Remember the latest image size (a size of 0 is a bad message, warned about)."""
+        w, h = int(msg.width), int(msg.height)
+        if w > 0 and h > 0:
+            self._info_size = (w, h)
+        else:
+            self._bad_side('camera_info', f'camera_info without an image size ({w}x{h})')
+
+    def _image_size(self) -> tuple[int, int, bool]:
+        """(width, height, from camera_info): the settings, else the latest CameraInfo."""
+        cfg = self.settings.node
+        if cfg.image_width > 0 and cfg.image_height > 0:
+            return cfg.image_width, cfg.image_height, False
+        info = getattr(self, '_info_size', None)
+        return (info[0], info[1], True) if info else (0, 0, False)
+
     def _bad_side(self, side: str, text: str) -> None:
         self.bad_messages += 1
         self.warn(f'bad_{side}', text)
@@ -390,19 +412,21 @@ class TrackerNode(Node):
     def _process(self, joined: Joined, *, publish: bool = True) -> None:
         """Track one released detection array; a bad message is warned about and skipped."""
         msg = joined.detections
-        cfg = self.settings.node
         frame_idx = self.frames_processed  # as the replay numbers frames
         self.frames_processed += 1
         try:
+            width, height, from_info = self._image_size()
             mask, image, embed = conv.decode_sides(
-                joined.sides, joined.stamp_ns, image_width=cfg.image_width,
-                image_height=cfg.image_height, descriptor=self.descriptor,
+                joined.sides, joined.stamp_ns, image_width=width,
+                image_height=height, descriptor=self.descriptor,
                 on_bad=self._bad_side)
             convert = (conv.cdr_to_frame if isinstance(msg, conv.CdrDetections)
                        else conv.detections_to_frame)
             frame = convert(
                 msg, registry=self.registry, frame_idx=frame_idx, mask=mask,
-                image=image, width=cfg.image_width, height=cfg.image_height, embed=embed)
+                image=image, width=width, height=height, embed=embed)
+            if from_info and frame.size_source == 'setting':
+                frame = replace(frame, size_source='camera_info')
             gt = joined.sides.get(_GT)
             if gt is not None and self._stamp_of(gt) == joined.stamp_ns:  # as the replay
                 det_boxes = (msg.boxes if isinstance(msg, conv.CdrDetections)

@@ -31,6 +31,13 @@ def output_qos(cfg: NodeConfig) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
+def camera_info_qos() -> QoSProfile:
+    """CameraInfo: best effort (connects to sensor-data and reliable drivers), latest only."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 def diagnostics_qos() -> QoSProfile:
     """/diagnostics, as diagnostic_updater publishes it."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,

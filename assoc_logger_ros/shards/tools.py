@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from assoc_logger_ros.dataset.label_filter import LabelRule
+from assoc_logger_ros.dataset.label_filter import LabelRule, relabel
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import DatasetError, staged_output
 from assoc_logger_ros.recording import manifest
@@ -72,10 +72,11 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
     """
     source = ShardSource(Path(src))
     keep, drop = split(source.records, criteria)
-    relabel = rule is not None and not rule.is_empty()
+    rewrite = rule is not None and not rule.is_empty()
     pairs = {'matched': 0, 'ignored': 0}
     skipped: list[tuple[str, str]] = []
     n = 0
+    context = _context(source.records, lambda r: decode(source.read_bytes(r)), rule)
     with staged_output(out) as dst:
         ensure_marker(dst)
         sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
@@ -83,9 +84,9 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
         for rec in keep:
             try:
                 data, line = source.read_bytes(rec), source.record_line(rec)
-                if relabel:
+                if rewrite:
                     arrays = decode(data)
-                    matched, ignored = relabel(arrays, rule)
+                    matched, ignored = relabel(arrays, rule, context.get(id(rec)))
                     data = encode(arrays, _compressed(data))
                     rec = manifest.record_from_arrays(arrays, rec['npz'], len(data))
                     line = manifest.dumps(rec).rstrip('\n').encode('utf-8')
@@ -102,11 +103,21 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
         for _, why in drop:
             reasons[why] = reasons.get(why, 0) + 1
         return {'source': str(source.directory), 'out': str(out), 'total': len(source.records),
-                'selected': n, 'linked': 0, 'copied': 0 if relabel else n,
-                'rewritten': n if relabel else 0, 'pairs_matched': pairs['matched'],
+                'selected': n, 'linked': 0, 'copied': 0 if rewrite else n,
+                'rewritten': n if rewrite else 0, 'pairs_matched': pairs['matched'],
                 'pairs_ignored': pairs['ignored'], 'rejected': reasons,
                 'manifest_problems': list(source.problems), 'skipped': skipped,
                 'index': _write_index(dst, index)}
+
+
+def _context(records: list[dict[str, Any]], load: Any, rule: LabelRule | None
+             ) -> dict[int, dict[str, np.ndarray]]:
+    """Session-level ``ctx_*`` evidence by ``id(record)`` when ``rule`` reads it (one pass)."""
+    if rule is None or not rule.needs_context():
+        return {}
+    from assoc_logger_ros.dataset.track_context import records_context
+    by_pos = records_context(records, load)
+    return {id(records[i]): v for i, v in by_pos.items()}
 
 
 def _compressed(content: bytes) -> bool:

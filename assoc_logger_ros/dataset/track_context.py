@@ -1,0 +1,264 @@
+"""Cross-frame evidence for each label, from a whole session: what ``filter`` sees offline.
+
+The per-frame confidence keys (``tracking/confidence.py``) only know the frame of the match.
+Offline, a session's samples give every track's trajectory of matched boxes (past *and*
+future), so a label (track t matched detection d at frame f) can be checked against it:
+
+* ``ctx_resid``: how far d's box lies from the track's smooth path at f: the best of three
+  fits from its other matched boxes (between the previous and the next, extrapolated from
+  the two before, back-extrapolated from the two after), so one odd neighbour does not make
+  a good box look odd; a one-frame jump to a neighbour stands out here.
+* ``ctx_resid_prev``: the same for the track's previous box; the label at f is the step from
+  that box to d, so a spike there makes this label doubtful too (the flip back).
+* ``ctx_return``: distance of d to the previous box minus its distance to the box before it;
+  > 0 when the track returns towards where it was two matches ago (flip-back).
+* ``ctx_rival_fit``: distance of d to the nearest *other* track's path at f, interpolated
+  from that track's matches before and after f (its match at f left out); small when d
+  fits a rival's trajectory.
+* ``ctx_window``: the largest ``ctx_resid`` of the track within ``WINDOW`` frames of f.
+* ``ctx_matches_left``: matches the track still has after f in the session (short-lived
+  assignments around a crossing end soon).
+* ``ctx_window_col_margin``, ``ctx_window_row_margin`` (smallest), ``ctx_window_rival_det_iou``,
+  ``ctx_window_rival_track_iou`` (largest), ``ctx_window_rival_fit`` (smallest): the per-frame
+  key over the track's ``MATCH_WINDOW`` matches either side of this one; a crowded passage
+  marks all its labels, not only the frame where the matching was close.
+
+Distances are in box heights: ``(|dcx| + |dcy|) / h + |log(h / h_ref)|``. Frames are the
+samples' ``frame_idx``. Everything is NaN where it is undefined (a detection that matched no
+existing track, a track too short to interpolate). No ground truth is read; memory is the
+session's matched boxes (a few numbers per pair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+import numpy as np
+
+CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'ctx_window',
+                'ctx_matches_left', 'ctx_window_col_margin', 'ctx_window_row_margin',
+                'ctx_window_rival_det_iou', 'ctx_window_rival_track_iou',
+                'ctx_window_rival_fit')
+WINDOW = 5          # frames either side for ctx_window
+MATCH_WINDOW = 3    # the track's matches either side for the ctx_window_* keys
+# per-frame keys whose extreme over the track's neighbouring matches is kept: (key, np.fmin|fmax)
+_WINDOWED = (('pair_col_margin', 'ctx_window_col_margin', np.fmin),
+             ('pair_row_margin', 'ctx_window_row_margin', np.fmin),
+             ('pair_rival_det_iou', 'ctx_window_rival_det_iou', np.fmax),
+             ('pair_rival_track_iou', 'ctx_window_rival_track_iou', np.fmax))
+MAX_GAP = 10        # a rival's path is interpolated only across gaps up to this many frames
+
+
+def _cxcyh(boxes: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                     np.maximum(b[:, 3] - b[:, 1], 1.0)], axis=1)
+
+
+def box_distance(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Distance of boxes ``a`` to ``ref`` (both (..., 3) cx, cy, h), in ``ref`` heights."""
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return ((np.abs(a[..., 0] - ref[..., 0]) + np.abs(a[..., 1] - ref[..., 1])) / ref[..., 2]
+                + np.abs(np.log(a[..., 2] / ref[..., 2])))
+
+
+@dataclass
+class _Track:
+    frames: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    keys: list[np.ndarray] = field(default_factory=list)    # the _WINDOWED per-frame values
+    refs: list[tuple[Hashable, int] | None] = field(default_factory=list)  # None: start box
+
+
+@dataclass
+class SessionContext:
+    """Collects one session's samples (any order), then computes the ``ctx_*`` keys."""
+
+    tracks: dict[int, _Track] = field(default_factory=dict)
+    sizes: dict[Hashable, int] = field(default_factory=dict)
+
+    def add(self, key: Hashable, arrays: Mapping[str, Any]) -> None:
+        """Remember the matched and starting boxes of one sample (``key`` names it)."""
+        frame = int(np.asarray(arrays['frame_idx']).reshape(-1)[0])
+        raw = np.asarray(arrays['det_boxes'], np.float64)
+        assigned = np.asarray(arrays['assigned_track_ids']).reshape(-1)
+        new = np.asarray(arrays['new_track_ids']).reshape(-1)
+        if raw.shape != (assigned.size, 4) or new.size != assigned.size:
+            raise ValueError('det_boxes, assigned_track_ids and new_track_ids do not agree')
+        boxes = _cxcyh(raw)
+        self.sizes[key] = assigned.size
+        conf = _per_frame_keys(arrays, assigned.size)
+        nan = np.full(len(_WINDOWED), np.nan)
+        for d in np.flatnonzero(assigned >= 0):
+            self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), conf[d])
+        for d in np.flatnonzero(new >= 0):
+            self._point(int(new[d]), frame, boxes[d], None, nan)
+
+    def _point(self, tid: int, frame: int, box: np.ndarray, ref: tuple[Hashable, int] | None,
+               keys: np.ndarray) -> None:
+        tr = self.tracks.setdefault(tid, _Track())
+        tr.frames.append(frame)
+        tr.boxes.append(box)
+        tr.refs.append(ref)
+        tr.keys.append(keys)
+
+    def compute(self) -> dict[Hashable, dict[str, np.ndarray]]:
+        """Per sample key: (D,) float32 arrays of :data:`CONTEXT_KEYS` (NaN if unmatched)."""
+        out = {k: {c: np.full(n, np.nan, np.float32) for c in CONTEXT_KEYS}
+               for k, n in self.sizes.items()}
+        paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for tid, tr in self.tracks.items():
+            order = np.argsort(np.asarray(tr.frames), kind='stable')
+            frames = np.asarray(tr.frames, np.float64)[order]
+            boxes = np.asarray(tr.boxes)[order]
+            refs = [tr.refs[i] for i in order]
+            paths[tid] = (frames, boxes)
+            feats = _track_features(frames, boxes)
+            feats.update(_windowed(np.asarray(tr.keys, np.float64).reshape(-1, len(_WINDOWED))
+                                   [order]))
+            for k, ref in enumerate(refs):
+                if ref is None or ref[0] not in out:
+                    continue
+                for name, values in feats.items():
+                    out[ref[0]][name][ref[1]] = values[k]
+        rivals = _rival_paths(paths)
+        for tid, tr in self.tracks.items():
+            for frame, box, ref in zip(tr.frames, tr.boxes, tr.refs):
+                if ref is None or ref[0] not in out:
+                    continue
+                ids, pos = rivals.get(frame, (None, None))
+                if ids is None:
+                    continue
+                others = ids != tid
+                if others.any():
+                    out[ref[0]]['ctx_rival_fit'][ref[1]] = float(
+                        box_distance(box[None], pos[others]).min())
+        for tr in self.tracks.values():   # the rival fit over neighbouring matches
+            order = np.argsort(np.asarray(tr.frames), kind='stable')
+            refs = [tr.refs[i] for i in order]
+            fit = np.array([np.nan if r is None or r[0] not in out
+                            else out[r[0]]['ctx_rival_fit'][r[1]] for r in refs])
+            win = _rolling(fit, np.fmin)
+            for r, v in zip(refs, win):
+                if r is not None and r[0] in out:
+                    out[r[0]]['ctx_window_rival_fit'][r[1]] = v
+        return out
+
+
+def _per_frame_keys(arrays: Mapping[str, Any], n: int) -> np.ndarray:
+    """(D, len(_WINDOWED)) per-frame confidence values of a sample (NaN when unavailable)."""
+    if all(k in arrays for k, _, _ in _WINDOWED):
+        conf = arrays
+    else:
+        try:
+            from assoc_logger_ros.tracking.confidence import from_arrays
+            conf = from_arrays(dict(arrays))
+        except Exception:  # noqa: BLE001 - a sample without the matching arrays: no values
+            return np.full((n, len(_WINDOWED)), np.nan)
+    return np.stack([np.asarray(conf[k], np.float64).reshape(-1)[:n] for k, _, _ in _WINDOWED],
+                    axis=1)
+
+
+def _rolling(x: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` (np.fmin / np.fmax: NaN-ignoring) over each value's MATCH_WINDOW neighbours."""
+    out = x.copy()
+    for shift in range(1, MATCH_WINDOW + 1):
+        out[shift:] = fn(out[shift:], x[:-shift])
+        out[:-shift] = fn(out[:-shift], x[shift:])
+    return out
+
+
+def _windowed(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """ctx_window_* of every point of one track (sorted by frame) from its per-frame keys."""
+    return {name: _rolling(keys[:, j], fn) for j, (_, name, fn) in enumerate(_WINDOWED)}
+
+
+def _track_features(frames: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
+    """ctx_* values of every point of one track (sorted by frame) except the rival fit."""
+    n = frames.size
+    fits = np.full((3, n, 3), np.nan)     # from both neighbours, from the two before, after
+    if n >= 3:
+        w = (frames[1:-1] - frames[:-2]) / np.maximum(frames[2:] - frames[:-2], 1e-9)
+        fits[0, 1:-1] = boxes[:-2] * (1 - w)[:, None] + boxes[2:] * w[:, None]
+        step = (frames[2:] - frames[1:-1]) / np.maximum(frames[1:-1] - frames[:-2], 1e-9)
+        fits[1, 2:] = boxes[1:-1] + (boxes[1:-1] - boxes[:-2]) * step[:, None]
+        step = (frames[1:-1] - frames[:-2]) / np.maximum(frames[2:] - frames[1:-1], 1e-9)
+        fits[2, :-2] = boxes[1:-1] - (boxes[2:] - boxes[1:-1]) * step[:, None]
+    dists = box_distance(boxes[None], fits)
+    with np.errstate(invalid='ignore'):
+        resid = np.where(np.isfinite(dists).any(axis=0),
+                         np.nanmin(np.where(np.isfinite(dists), dists, np.inf), axis=0), np.nan)
+    prev = np.full(n, np.nan)
+    prev[1:] = resid[:-1]
+    ret = np.full(n, np.nan)
+    if n >= 3:
+        ret[2:] = box_distance(boxes[2:], boxes[1:-1]) - box_distance(boxes[2:], boxes[:-2])
+    window = np.full(n, np.nan)
+    lo = np.searchsorted(frames, frames - WINDOW, side='left')
+    hi = np.searchsorted(frames, frames + WINDOW, side='right')
+    for k in range(n):
+        seg = resid[lo[k]:hi[k]]
+        if np.isfinite(seg).any():
+            window[k] = np.nanmax(seg)
+    return {'ctx_resid': resid, 'ctx_resid_prev': prev, 'ctx_return': ret,
+            'ctx_window': window, 'ctx_matches_left': (n - 1 - np.arange(n)).astype(np.float64)}
+
+
+def _rival_paths(paths: Mapping[int, tuple[np.ndarray, np.ndarray]]
+                 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per frame: (track ids, their boxes interpolated there from their other matches)."""
+    per_frame: dict[int, tuple[list[int], list[np.ndarray]]] = {}
+    for tid, (frames, boxes) in paths.items():
+        if frames.size < 2:
+            continue
+        span = np.arange(int(frames[0]), int(frames[-1]) + 1, dtype=np.float64)
+        nxt = np.searchsorted(frames, span, side='right')      # first match after the frame
+        prv = np.searchsorted(frames, span, side='left') - 1   # last match before it
+        ok = (prv >= 0) & (nxt < frames.size)
+        ok[ok] &= (frames[nxt[ok]] - frames[prv[ok]]) <= MAX_GAP
+        for f, a, b in zip(span[ok], prv[ok], nxt[ok]):
+            w = (f - frames[a]) / (frames[b] - frames[a])
+            ids, pos = per_frame.setdefault(int(f), ([], []))
+            ids.append(tid)
+            pos.append(boxes[a] * (1 - w) + boxes[b] * w)
+    return {f: (np.asarray(ids), np.asarray(pos)) for f, (ids, pos) in per_frame.items()}
+
+
+def context_by_session(samples: Iterable[tuple[Hashable, str, Mapping[str, Any]]]
+                       ) -> dict[Hashable, dict[str, np.ndarray]]:
+    """``ctx_*`` arrays per sample key, from ``(key, session, arrays)`` of a directory."""
+    sessions: dict[str, SessionContext] = {}
+    for key, session, arrays in samples:
+        sessions.setdefault(session, SessionContext()).add(key, arrays)
+    out: dict[Hashable, dict[str, np.ndarray]] = {}
+    for ctx in sessions.values():
+        out.update(ctx.compute())
+    return out
+
+
+NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # the minimum
+
+
+def records_context(records: Sequence[Mapping[str, Any]],
+                    load: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+                    ) -> dict[int, dict[str, np.ndarray]]:
+    """``ctx_*`` arrays by position in ``records``; ``load`` reads one record's arrays.
+
+    One pass, one sample in memory at a time; a sample that cannot be read (or lacks the
+    arrays) adds no boxes here and is reported by the caller's own pass.
+    """
+    sessions: dict[str, SessionContext] = {}
+    for i, rec in enumerate(records):
+        try:
+            arrays = load(rec)
+            if all(k in arrays for k in NEEDED):
+                sessions.setdefault(str(rec.get('session', '')), SessionContext()).add(
+                    i, arrays)
+        except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
+            continue
+    out: dict[Hashable, dict[str, np.ndarray]] = {}
+    for ctx in sessions.values():
+        out.update(ctx.compute())
+    return out

@@ -1,0 +1,195 @@
+"""Session-level (cross-frame) label evidence: ctx_* keys, the preset, the switch estimate.
+
+On hand-made tracks and on generated scenes with an injected flip.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from assoc_logger_ros import cli
+from assoc_logger_ros.config import resolve
+from assoc_logger_ros.dataset.label_filter import PRESETS, LabelRule, keep_mask
+from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, SessionContext
+from assoc_logger_ros.pipeline import Pipeline
+from assoc_logger_ros.recording import manifest
+from assoc_logger_ros.recording.npzfile import encode, load
+from assoc_logger_ros.shards.pack import pack
+from assoc_logger_ros.shards.source import open_source
+from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
+from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS
+
+
+def _box(cx: float, cy: float, h: float = 100.0) -> list[float]:
+    return [cx - h / 4, cy - h / 2, cx + h / 4, cy + h / 2]
+
+
+def _hand_session(flip_at: int = 10, n: int = 20) -> list[dict[str, np.ndarray]]:
+    """Tracks 1 and 2 walk side by side; at ``flip_at`` 1 takes 2's detection, then returns.
+
+    Track 2 stays unmatched in that frame.
+    """
+    out = []
+    for f in range(n):
+        a, b = _box(100 + 2 * f, 300), _box(160 + 2 * f, 300)
+        if f == 0:
+            out.append({'frame_idx': np.array([f]), 'det_boxes': np.array([a, b]),
+                        'assigned_track_ids': np.array([-1, -1]),
+                        'new_track_ids': np.array([1, 2])})
+        elif f == flip_at:
+            out.append({'frame_idx': np.array([f]), 'det_boxes': np.array([a, b]),
+                        'assigned_track_ids': np.array([-1, 1]),
+                        'new_track_ids': np.array([-1, -1])})
+        else:
+            out.append({'frame_idx': np.array([f]), 'det_boxes': np.array([a, b]),
+                        'assigned_track_ids': np.array([1, 2]),
+                        'new_track_ids': np.array([-1, -1])})
+    return out
+
+
+def test_a_one_frame_flip_stands_out_and_smooth_labels_do_not():
+    """ctx_resid flags the flip, ctx_resid_prev the step back, ctx_rival_fit the rival's path."""
+    samples = _hand_session()
+    ctx = SessionContext()
+    for i, a in enumerate(samples):
+        ctx.add(i, a)
+    out = ctx.compute()
+    assert set(out[5]) == set(CONTEXT_KEYS)
+    flip, back = out[10], out[11]
+    assert flip['ctx_resid'][1] > 0.5                  # 60 px off track 1's path, h = 100
+    assert flip['ctx_rival_fit'][1] < 0.05             # on track 2's path (interpolated)
+    assert back['ctx_resid_prev'][0] > 0.5 and back['ctx_resid'][0] < 0.05
+    assert out[9]['ctx_resid'][0] < 0.05             # the box before the flip is fine
+    assert np.isnan(flip['ctx_resid'][0])              # unmatched detection: no evidence
+    smooth = [out[i]['ctx_resid'][j] for i in range(1, 20) if i != 10
+              for j in (0, 1)]
+    assert max(smooth) < 0.02
+    assert out[5]['ctx_rival_fit'][0] > 0.5            # the rival walks 60 px away
+    assert out[18]['ctx_matches_left'][0] == 1.0
+    # the preset's ctx thresholds set exactly the flip and the step back to weight 0
+    rule = LabelRule(max_ctx_resid=PRESETS['recommended'].max_ctx_resid,
+                     max_ctx_resid_prev=PRESETS['recommended'].max_ctx_resid_prev,
+                     min_ctx_rival_fit=PRESETS['recommended'].min_ctx_rival_fit)
+    ignored = []
+    for i, a in enumerate(samples):
+        nan = np.full(2, np.nan)
+        conf = {**dict.fromkeys(('pair_row_margin', 'pair_col_margin', 'pair_iou',
+                                 'pair_time_since_update', 'pair_height_ratio',
+                                 'pair_rival_track_iou', 'pair_rival_det_iou',
+                                 'pair_det_overlap'), nan), **out[i]}
+        matched = a['assigned_track_ids'] >= 0
+        keep = keep_mask(conf, np.ones(2), np.ones(2), matched, rule)
+        ignored += [(i, int(d)) for d in np.flatnonzero(~keep)]
+    assert ignored == [(10, 1), (11, 0)]
+    assert rule.needs_context() and not PRESETS['per-frame'].needs_context()
+
+
+def _scene_dir(d: Path, seed: int = 3) -> Path:
+    scene = generate_scene(SceneConfig(seed=seed, num_frames=50, num_walkers=5))
+    p = Pipeline(resolve({'log_dir': str(d), 'log_min_free_mb': 0.0, 'log_writer': 'thread'},
+                         env={}))
+    for fr in scene.frames:
+        p.process(fr.to_frame(with_embeddings=False))
+    p.close()
+    return d
+
+
+def _inject_flip(d: Path) -> tuple[str, str, list[int], list[int]]:
+    """Swap two far-apart tracks' labels in one mid-session sample (a one-frame double flip).
+
+    Returns (flipped sample, next sample, the swapped detections, their next detections).
+    """
+    recs = manifest.read_records(d)
+    for k in range(15, len(recs) - 1):
+        a = load(d / recs[k]['npz'])
+        nxt = load(d / recs[k + 1]['npz'])
+        m = np.flatnonzero(a['assigned_track_ids'] >= 0)
+        cx = (a['det_boxes'][m, 0] + a['det_boxes'][m, 2]) / 2
+        h = a['det_boxes'][m, 3] - a['det_boxes'][m, 1]
+        for i in range(m.size):
+            for j in range(m.size):
+                ti, tj = a['assigned_track_ids'][m[i]], a['assigned_track_ids'][m[j]]
+                later = {int(t): int(x) for x, t in enumerate(nxt['assigned_track_ids'])
+                         if t >= 0}
+                if cx[j] - cx[i] > max(h[i], h[j]) and ti in later and tj in later:
+                    ids = a['assigned_track_ids'].copy()
+                    ids[m[i]], ids[m[j]] = tj, ti
+                    a['assigned_track_ids'] = ids
+                    for key in CONFIDENCE_KEYS:     # recomputed for the swapped pairs
+                        del a[key]
+                    (d / recs[k]['npz']).write_bytes(encode(a))
+                    return (recs[k]['npz'], recs[k + 1]['npz'], [int(m[i]), int(m[j])],
+                            [later[int(ti)], later[int(tj)]])
+    raise AssertionError('no far-apart pair of tracks in the scene')
+
+
+def _zero_weights(d: Path) -> dict[str, set[int]]:
+    out, source = {}, open_source(d)
+    for rec in source.records:
+        a = source.load(rec)
+        out[rec['npz']] = {int(x) for x in np.flatnonzero(a['label_weights'] == 0)}
+    return out
+
+
+def test_preset_sets_weight_zero_on_an_injected_flip_in_both_layouts(tmp_path, capsys):
+    """The preset reads the session first: a swap and the steps back get weight 0.
+
+    Every frame stays; the shard layout gives the same weights.
+    """
+    src = _scene_dir(tmp_path / 'src')
+    k, k1, dets, nxt = _inject_flip(src)
+    assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
+                     '--label-preset', 'recommended']) == 0
+    out = tmp_path / 'out'
+    assert [r['npz'] for r in manifest.read_records(out)] == [
+        r['npz'] for r in manifest.read_records(src)]
+    zero = _zero_weights(out)
+    assert set(dets) <= zero[k] and set(nxt) <= zero[k1]
+    matched = sum(int((load(out / n)['assigned_track_ids'] >= 0).sum()) for n in zero)
+    assert sum(len(z) for z in zero.values()) < 0.3 * matched   # not everything goes
+    # shards: same weights (the shard filter used to skip every sample under a label rule)
+    pack(src, tmp_path / 'sh')
+    capsys.readouterr()
+    assert cli.main(['filter', str(tmp_path / 'sh'), '--out', str(tmp_path / 'shout'),
+                     '--label-preset', 'recommended']) == 0
+    assert 'skipped' not in capsys.readouterr().err
+    assert _zero_weights(tmp_path / 'shout') == zero
+
+
+def test_labels_reports_the_offline_switch_estimate(tmp_path, capsys):
+    """The injected flip is a true event the offline estimate finds (label report, JSON)."""
+    src = _scene_dir(tmp_path / 'src', seed=5)
+    _inject_flip(src)
+    assert cli.main(['labels', str(src), '--json']) == 0
+    rep = json.loads(capsys.readouterr().out)
+    off, live = rep['offline_switch_events'], rep['est_id_switches_events']
+    assert off['true_events'] == live['true_events'] >= 1
+    assert off['found'] >= 1 and off['found'] >= live['found']
+    assert off['estimated_events'] >= live['estimated_events']
+    assert cli.main(['labels', str(src)]) == 0
+    assert 'offline estimate' in capsys.readouterr().out
+    assert cli.main(['labels', str(src), '--json', '--no-context']) == 0
+    assert 'offline_switch_events' not in json.loads(capsys.readouterr().out)
+
+
+def test_session_pass_survives_bad_samples(tmp_path, capsys):
+    """A garbage sample and one with inconsistent arrays: the session pass skips them.
+
+    The filter reports the unreadable one and writes the others (the hostile files are decoys
+    in the test's own directory).
+    """
+    src = _scene_dir(tmp_path / 'src', seed=7)
+    recs = manifest.read_records(src)
+    (src / recs[3]['npz']).write_bytes(b'PK\x03\x04 not a zip')
+    a = load(src / recs[5]['npz'])
+    a['det_boxes'] = a['det_boxes'][:, :3]
+    (src / recs[5]['npz']).write_bytes(encode(a))
+    assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
+                     '--label-preset', 'recommended']) == 0
+    err = capsys.readouterr().err
+    assert recs[3]['npz'] in err
+    out = [r['npz'] for r in manifest.read_records(tmp_path / 'out')]
+    assert recs[3]['npz'] not in out and len(out) >= len(recs) - 2
