@@ -183,8 +183,9 @@ class TrackerConfig(_Validated):
         '', 'Learned association model: the folder `train` wrote (model.onnx + model.json), '
         'or the .onnx file with its .json card beside it.', env='TRANSFORMER_ASSOC_WEIGHTS')
     transformer_assoc_weight: float = _param(
-        0.5, 'Share of the learned cost in the stage-1 cost: (1 - w) * classical + w * '
-        '(1 - model probability).', env='TRANSFORMER_ASSOC_WEIGHT', lo=0.0, hi=1.0)
+        0.25, 'Share of the learned cost in the stage-1 cost: (1 - w) * classical + w * '
+        '(1 - model probability); 0.25 was chosen on MOT17 first halves leaving one sequence '
+        'out (docs/learned_assoc.md).', env='TRANSFORMER_ASSOC_WEIGHT', lo=0.0, hi=1.0)
     output_box: str = _param(
         'kalman', 'Box published for a track: its Kalman state after the update (kalman, the '
         'reference) or the raw box of the detection it matched in this update (detection).',
