@@ -56,12 +56,18 @@ class TrainConfig:
     progress: bool = True
     resume: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False            # stream shards with DataLoader workers (stream_train)
+    workers: int = 2                # DataLoader workers of the streamed input
+    shuffle_buffer: int = 2048      # examples shuffled within this buffer (streamed input)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a checkpoint must share to be resumed (not out/progress/threads)."""
         d = asdict(self)
         for k in ('out', 'progress', 'threads', 'resume', 'epochs', 'extra'):
             d.pop(k)
+        if not self.stream:   # the in-memory recipe: fingerprint as before streaming existed
+            for k in ('stream', 'workers', 'shuffle_buffer'):
+                d.pop(k)
         return d
 
 
@@ -140,6 +146,9 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
     """Run (or resume) one training; returns the card written next to the ONNX model."""
     if cfg.arch not in ('pair', 'seed') or cfg.loss not in ('softmax', 'bce'):
         raise ValueError(f'unknown arch {cfg.arch!r} or loss {cfg.loss!r}')
+    if cfg.stream:
+        from assoc_logger_ros.training.stream_train import train_streaming
+        return train_streaming(cfg, log=log, on_epoch_end=on_epoch_end)
     t_start = time.perf_counter()
     rank, world = _dist()
     torch.set_num_threads(max(cfg.threads, 1))
