@@ -39,7 +39,7 @@ class ShardSampleWriter(SampleWriter):
         d = Path(self.directory)
         ensure_marker(d)
         messages: list[str] = []
-        recover(d, messages.append)
+        recovered = recover(d, messages.append)
         source = ShardSource(d)
         messages += source.problems
         top = -1
@@ -51,6 +51,10 @@ class ShardSampleWriter(SampleWriter):
             d, shard_bytes=int(self.cfg.log_shard_mb * 2**20),
             max_span_ns=int(self.cfg.log_shard_max_s * 1e9), fsync=self.cfg.log_fsync,
             sync_period_s=self.cfg.log_sync_period_s)
+        self._index_failed = False
+        if self._index_mode() != 'off' and (recovered or not _index_current(d)) \
+                and source.records:
+            self._update_index(messages.append)
         return SimpleNamespace(records=source.records, next_index=top + 1,
                                total_bytes=sum(int(r.get('bytes', 0)) for r in source.records),
                                messages=messages)
@@ -62,13 +66,15 @@ class ShardSampleWriter(SampleWriter):
                                 self._next_index)
         with self._io_lock:
             try:
-                self._sink.append(key, content, line.rstrip(b'\n'), record, stamp_ns)
+                rolled = self._sink.append(key, content, line.rstrip(b'\n'), record, stamp_ns)
             except OSError as exc:
                 self._dropped_disk_worker += 1
                 self._stop(f'appending {name} to {self._sink.open_name} failed: {exc}')
                 return False
             self._next_index += 1
             self._dirty = True
+        if rolled is not None and self._index_mode() == 'shard':
+            self._update_index()   # outside the lock: syncs are not held up by it
         return True
 
     def _delete_oldest(self, current_session: str) -> bool:
@@ -91,6 +97,8 @@ class ShardSampleWriter(SampleWriter):
                     os.unlink(p)
                 except OSError:
                     pass
+        if self._index_mode() == 'shard':
+            self._update_index()
         self._forget(f'shard {victim}', samples, freed)
         return True
 
@@ -98,4 +106,29 @@ class ShardSampleWriter(SampleWriter):
         self._sink.sync()
 
     def _close_store(self) -> None:
-        self._sink.close()
+        done = self._sink.close()
+        if self._index_mode() != 'off' and (done is not None
+                                            or not _index_current(Path(self.directory))):
+            self._update_index()
+
+    def _index_mode(self) -> str:
+        return str(getattr(self.cfg, 'log_shard_index', 'off'))
+
+    def _update_index(self, say: Any = None) -> None:
+        """Rebuild ``index/`` from the finished shards; a failure is one warning, not a stop."""
+        if self._index_failed:
+            return
+        from assoc_logger_ros.dataset.store import DatasetError
+        from assoc_logger_ros.shards.index import build_index
+        try:
+            build_index(self.directory)
+        except (DatasetError, OSError, ValueError) as exc:
+            # without pyarrow it would fail the same way at every shard: say it once
+            self._index_failed = isinstance(exc, DatasetError)
+            (say or self._warn)(f'{self.directory}: Parquet index not written ({exc}); the '
+                                'shards keep their own indexes (run the index command later)')
+
+
+def _index_current(d: Path) -> bool:
+    from assoc_logger_ros.shards.index import index_is_current
+    return index_is_current(d)
