@@ -243,7 +243,7 @@ def test_parquet_index_rebuilt_after_a_crash(tmp_path):
 
 
 def test_parquet_index_off_and_without_pyarrow(tmp_path, monkeypatch):
-    """off writes none; a missing pyarrow is one warning and recording goes on."""
+    """Index off writes none; a missing pyarrow is one warning and recording goes on."""
     d = tmp_path / 'off'
     with ShardSampleWriter(d, cfg(log_shard_index='off'), background=False) as w:
         for i in range(12):
