@@ -127,3 +127,25 @@ def test_stream_refuses_a_sample_directory(shards, tmp_path):
     cfg = TrainConfig(data=[str(samples)], out=str(tmp_path / 'x'), **SMALL)
     with pytest.raises(data.DataError, match='reads shard directories'):
         train_streaming(cfg, log=lambda line: None)
+
+
+def test_stream_under_torchrun_two_ranks(shards, tmp_path):
+    """Torchrun, 2 gloo ranks x 1 worker: ranks read disjoint shards that cover the data."""
+    import json
+    import subprocess
+    import sys
+    _, sh = shards
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, 'PYTHONPATH': str(repo), 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2',
+                        '--master-port', str(30500 + os.getpid() % 1000), '-m',
+                        'assoc_logger_ros', 'train', '--data', str(sh), '--out',
+                        str(tmp_path / 'ddp'), '--epochs', '1', '--width', '16', '--heads', '2',
+                        '--threads', '1', '--quiet', '--val-fraction', '0', '--stream',
+                        '--workers', '1', '--batch-size', '8'],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    card = json.loads((tmp_path / 'ddp' / 'model.json').read_text())
+    assert card['training']['world_size'] == 2 and card['training']['input'] == 'stream'
+    plan = si.make_plan([sh], val_fraction=0.0)
+    assert card['metrics']['history'][0]['samples_read'] == plan.samples
