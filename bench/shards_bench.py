@@ -3,18 +3,22 @@
 Size, file count, tool times and read throughput of the two layouts holding the same samples,
 then the Parquet ``inspect`` at one million rows.
 
-Dataset: ``--distinct`` synthetic samples written by the real recorder (``SampleWriter``;
-T = 8-12 tracks, D = 10-13 detections, 16-d embeddings, about 9 kB each, 4 sessions), repeated as
-separate files up to ``--samples`` (writing every sample through the recorder costs ~10 ms each
-on the shared 2-core machine; the repeats have their own files, bytes and manifest lines, so
-file-system and read costs are real). Both layouts hold the same samples.
+Dataset: ``--samples`` distinct synthetic samples, each its own ``make_snapshot`` (T = 8-12
+tracks, D = 10-13 detections, 16-d embeddings, about 12 kB on disk each) built into the schema's
+arrays and encoded exactly as the recorder does (``recording.sample.build`` +
+``recording.npzfile.encode``), no tracker, written by ``--jobs`` processes; sessions of 25,000
+frames (at least 4). Both layouts hold the same samples.
 
 Rows (each timed once, in the same run, directory first):
 - bytes on disk (allocated blocks) and file count;
 - pack (directory -> shards + Parquet index);
 - inspect --no-validate (manifest / Parquet index) and inspect (every sample validated);
 - filter (--min-matched 6: directory hard links, shards copy bytes; plus the DuckDB select);
-- full read pass (samples/s) as training input. Baseline: the directory the seed way
+- trainer input (samples/s into what the trainer consumes): the default in-memory recipe
+  (``training.data.load_examples``: every sample read and labelled into examples) on the
+  directory (baseline) and on the shards, and ``train --stream``'s input (``--workers``
+  DataLoader workers, shuffle buffer 2048, labelled and collated batches);
+- full read pass (samples/s). Baseline: the directory the seed way
   (``np.load`` per file, manifest order). Against it, warm (page cache): the directory through
   the fast decoder, the shard stream with ``np.load`` (the format alone) and the shard stream
   with the fast decoder; cold (each of our files evicted from the page cache with
@@ -23,7 +27,8 @@ Rows (each timed once, in the same run, directory first):
   sessions), in process and as the CLI end to end (interpreter start and imports included).
 
 Goals (issue 13): shards >= 5x faster full pass; Parquet inspect < 5 s at 1M rows.
-Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 50000] [--distinct 2000]``.
+Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 100000] [--skip-cold]
+[--skip-numpy]`` (the slow rows off at scale; disk: about 2.5x the directory's size).
 """
 
 from __future__ import annotations
@@ -312,7 +317,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
-    print(f'| {args.samples} samples | directory (np.load per file) | shards | ratio |')
+    print(f'| {args.samples} samples | directory (baseline of the row) | shards | ratio |')
     print('|---|---:|---:|---|')
     for r in rows:
         print('| ' + ' | '.join(r) + ' |')
