@@ -6,7 +6,8 @@ sessions, keeps the best epoch (a real copy, not the live weights), checkpoints 
 ``OUT/checkpoint.pt`` and exports ``OUT/model.onnx`` + ``OUT/model.json`` at the end. A rerun
 with the same output folder and settings resumes from the checkpoint. Launched by ``torchrun``
 (``WORLD_SIZE``/``RANK`` set) it trains with DistributedDataParallel over gloo, each rank reading
-its own sessions.
+its own sessions. ``stream=True`` (``train --stream``) trains on shard directories through
+DataLoader workers with bounded memory instead (:mod:`.stream_train`).
 """
 
 from __future__ import annotations
