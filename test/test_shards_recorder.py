@@ -189,6 +189,9 @@ def test_delete_oldest_shard_never_the_open_one(tmp_path, monkeypatch):
     assert names == [f'sample_{i:07d}.npz' for i in range(first, 80)] and first > 0
     assert layout.shard_name(0) not in s.shards
     assert summarize_any(d)['error_count'] == 0
+    pytest.importorskip('pyarrow')
+    assert _index_rows(d) == len(names)          # the deleted shards' rows left the index
+    assert not list((d / layout.INDEX_DIR).glob(f'*/{layout.shard_name(0)}.parquet'))
 
 
 @pytest.mark.parametrize('policy', ['stop'])
@@ -220,9 +223,17 @@ def test_parquet_index_kept_current_on_board(tmp_path):
         assert len(done) >= 2
         assert _index_rows(d) == len(ShardSource(d).records) < 20   # open shard not yet
     assert _index_rows(d) == 20
+    shards = ShardSource(d).shards
+    for n in shards[1:]:     # added one file per shard, not rebuilt every time
+        assert list((d / layout.INDEX_DIR).glob(f'*/{n}.parquet'))
     from assoc_logger_ros.shards.fleet import connect
+    from assoc_logger_ros.shards.index import build_index, read_index
     con = connect([d])
     assert con.execute('SELECT count(*) FROM samples').fetchone()[0] == 20
+    con.close()
+    got = read_index(d).sort_by('key').to_pylist()
+    build_index(d)           # the full build from the shards gives the same rows
+    assert read_index(d).sort_by('key').to_pylist() == got
 
 
 def test_parquet_index_rebuilt_after_a_crash(tmp_path):

@@ -74,7 +74,7 @@ class ShardSampleWriter(SampleWriter):
             self._next_index += 1
             self._dirty = True
         if rolled is not None and self._index_mode() == 'shard':
-            self._update_index()   # outside the lock: syncs are not held up by it
+            self._update_index(added=rolled)   # outside the lock: syncs are not held up
         return True
 
     def _delete_oldest(self, current_session: str) -> bool:
@@ -98,7 +98,7 @@ class ShardSampleWriter(SampleWriter):
                 except OSError:
                     pass
         if self._index_mode() == 'shard':
-            self._update_index()
+            self._update_index(dropped=victim)
         self._forget(f'shard {victim}', samples, freed)
         return True
 
@@ -107,21 +107,35 @@ class ShardSampleWriter(SampleWriter):
 
     def _close_store(self) -> None:
         done = self._sink.close()
-        if self._index_mode() != 'off' and (done is not None
-                                            or not _index_current(Path(self.directory))):
+        mode = self._index_mode()
+        if mode == 'shard' and done is not None:
+            self._update_index(added=done)
+        elif mode != 'off' and not _index_current(Path(self.directory)):
             self._update_index()
 
     def _index_mode(self) -> str:
         return str(getattr(self.cfg, 'log_shard_index', 'off'))
 
-    def _update_index(self, say: Any = None) -> None:
-        """Rebuild ``index/`` from the finished shards; a failure is one warning, not a stop."""
+    def _update_index(self, say: Any = None, *, added: Any = None,
+                      dropped: str | None = None) -> None:
+        """Bring ``index/`` up to date; a failure is a warning, never a stop.
+
+        ``added`` (a finished shard) / ``dropped`` (a deleted shard's name) update it by one
+        shard's files (:mod:`~assoc_logger_ros.shards.index_update`); otherwise, or when the
+        index does not match the shards before that one, it is rebuilt from every shard.
+        """
         if self._index_failed:
             return
         from assoc_logger_ros.dataset.store import DatasetError
+        from assoc_logger_ros.shards import index_update
         from assoc_logger_ros.shards.index import build_index
         try:
-            build_index(self.directory)
+            if added is not None:
+                index_update.add_shard(self.directory, added)
+            elif dropped is not None:
+                index_update.drop_shard(self.directory, dropped)
+            else:
+                build_index(self.directory)
         except (DatasetError, OSError, ValueError) as exc:
             # without pyarrow it would fail the same way at every shard: say it once
             self._index_failed = isinstance(exc, DatasetError)
