@@ -300,6 +300,11 @@ class RecorderConfig(_Validated):
     log_shard_max_s: float = _param(
         0.0, 'With log_format shards: also start a new shard when the open one spans this much '
         'sample time (0: size only).', lo=0.0, hi=1e7, unit='s')
+    log_shard_index: str = _param(
+        'shard', 'With log_format shards: (re)write the Parquet index (index/, atomic) each '
+        'time a shard is finished, only at close, or off (run the index command later). '
+        'Needs pyarrow; without it shards keep only their own indexes.',
+        choices=('shard', 'close', 'off'))
     log_disk_policy: str = _param(
         'stop', 'At log_max_bytes or log_min_free_mb: stop writing, or delete_oldest (the '
         'oldest complete session, or shard with log_format shards; never the one being '

@@ -3,18 +3,22 @@
 Size, file count, tool times and read throughput of the two layouts holding the same samples,
 then the Parquet ``inspect`` at one million rows.
 
-Dataset: ``--distinct`` synthetic samples written by the real recorder (``SampleWriter``;
-T = 8-12 tracks, D = 10-13 detections, 16-d embeddings, about 9 kB each, 4 sessions), repeated as
-separate files up to ``--samples`` (writing every sample through the recorder costs ~10 ms each
-on the shared 2-core machine; the repeats have their own files, bytes and manifest lines, so
-file-system and read costs are real). Both layouts hold the same samples.
+Dataset: ``--samples`` distinct synthetic samples, each its own ``make_snapshot`` (T = 8-12
+tracks, D = 10-13 detections, 16-d embeddings, about 12 kB on disk each) built into the schema's
+arrays and encoded exactly as the recorder does (``recording.sample.build`` +
+``recording.npzfile.encode``), no tracker, written by ``--jobs`` processes; sessions of 25,000
+frames (at least 4). Both layouts hold the same samples.
 
 Rows (each timed once, in the same run, directory first):
 - bytes on disk (allocated blocks) and file count;
 - pack (directory -> shards + Parquet index);
 - inspect --no-validate (manifest / Parquet index) and inspect (every sample validated);
 - filter (--min-matched 6: directory hard links, shards copy bytes; plus the DuckDB select);
-- full read pass (samples/s) as training input. Baseline: the directory the seed way
+- trainer input (samples/s into what the trainer consumes): the default in-memory recipe
+  (``training.data.load_examples``: every sample read and labelled into examples) on the
+  directory (baseline) and on the shards, and ``train --stream``'s input (``--workers``
+  DataLoader workers, shuffle buffer 2048, labelled and collated batches);
+- full read pass (samples/s). Baseline: the directory the seed way
   (``np.load`` per file, manifest order). Against it, warm (page cache): the directory through
   the fast decoder, the shard stream with ``np.load`` (the format alone) and the shard stream
   with the fast decoder; cold (each of our files evicted from the page cache with
@@ -23,7 +27,8 @@ Rows (each timed once, in the same run, directory first):
   sessions), in process and as the CLI end to end (interpreter start and imports included).
 
 Goals (issue 13): shards >= 5x faster full pass; Parquet inspect < 5 s at 1M rows.
-Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 50000] [--distinct 2000]``.
+Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 100000] [--skip-cold]
+[--skip-numpy]`` (the slow rows off at scale; disk: about 2.5x the directory's size).
 """
 
 from __future__ import annotations
@@ -43,43 +48,58 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assoc_logger_ros.config import RecorderConfig  # noqa: E402
 from assoc_logger_ros.dataset.ops import filter_dataset  # noqa: E402
 from assoc_logger_ros.dataset.select import Criteria  # noqa: E402
 from assoc_logger_ros.dataset.summary import summarize  # noqa: E402
 from assoc_logger_ros.recording import manifest  # noqa: E402
 from assoc_logger_ros.recording.schema import sample_name  # noqa: E402
 from assoc_logger_ros.recording.synthetic import make_snapshot  # noqa: E402
-from assoc_logger_ros.recording.writer import SampleWriter  # noqa: E402
 from assoc_logger_ros.shards import layout  # noqa: E402
 from assoc_logger_ros.shards.pack import pack  # noqa: E402
 from assoc_logger_ros.shards.stream import iter_samples  # noqa: E402
 from assoc_logger_ros.shards.tools import filter_shards, summarize_any  # noqa: E402
 
+SESSION_SAMPLES = 25_000   # a session: about 14 minutes at 30 Hz
 
-def make_dataset(d: Path, n: int, distinct: int) -> None:
-    """``n`` samples: ``distinct`` from the recorder, repeated as their own files."""
-    cfg = RecorderConfig(log_min_free_mb=0.0, log_embed_dim=16, log_fsync=False,
-                         log_sync_period_s=3600.0)
-    seed_dir = d.parent / 'distinct'
-    with SampleWriter(seed_dir, cfg, background=False) as w:
-        for i in range(distinct):
-            w.submit(make_snapshot(8 + i % 5, 10 + i % 4, seed=i, frame_idx=i, embed_dim=16,
-                                   stamp_ns=10**18 + i * 33_333_333),
-                     f'robot-s{i * 4 // distinct}', {'source': 'bench'})
-    recs = manifest.read_records(seed_dir)
-    blobs = [(seed_dir / r['npz']).read_bytes() for r in recs]
-    d.mkdir()
+
+def _write_chunk(args: tuple[str, int, int, int]) -> list[str]:
+    """Samples ``lo``..``hi - 1`` of ``n`` as npz files in ``d``; their manifest lines."""
+    from assoc_logger_ros.recording.npzfile import encode
+    from assoc_logger_ros.recording.sample import build
+    d, lo, hi, n = args
+    sessions = max(4, -(-n // SESSION_SAMPLES))
     lines = []
-    for i in range(n):
-        k = i % len(recs)
+    for i in range(lo, hi):
+        sess = i * sessions // n
+        first = sess * n // sessions + (1 if sess * n % sessions else 0)
+        frame = i - first
+        snap = make_snapshot(8 + i % 5, 10 + i % 4, seed=i, frame_idx=frame, embed_dim=16,
+                             stamp_ns=10**18 + sess * 10**15 + frame * 33_333_333)
+        sample = build(snap, f'robot{sess % 4}-s{sess:03d}', {'source': 'bench'}, 16)
+        blob = encode(sample.arrays)
         name = sample_name(i)
-        fd = os.open(d / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.write(fd, blobs[k])
+        fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, blob)
         os.close(fd)
-        lines.append(manifest.dumps({**recs[k], 'npz': name}))
-    (d / 'manifest.jsonl').write_text(''.join(lines))
-    shutil.rmtree(seed_dir)
+        lines.append(manifest.dumps(sample.record(name, len(blob))))
+    return lines
+
+
+def make_dataset(d: Path, n: int, jobs: int) -> None:
+    """``n`` distinct synthetic samples (the recorder's arrays and encoder, no tracker).
+
+    Each sample is its own ``make_snapshot`` (T = 8-12, D = 10-13, 16-d embeddings), built
+    into the schema's arrays by ``recording.sample.build`` and encoded by
+    ``recording.npzfile.encode`` as the writer does; sessions of 25,000 frames.
+    """
+    import multiprocessing as mp
+    d.mkdir()
+    step = 2000
+    chunks = [(str(d), lo, min(lo + step, n), n) for lo in range(0, n, step)]
+    with mp.get_context('fork').Pool(max(jobs, 1)) as pool, \
+            open(d / 'manifest.jsonl', 'w', encoding='utf-8') as fh:
+        for lines in pool.imap(_write_chunk, chunks):
+            fh.writelines(lines)
 
 
 def disk_usage(d: Path) -> tuple[int, int]:
@@ -131,6 +151,25 @@ def shard_pass(d: Path, decoder: str) -> int:
     return sum(1 for s in iter_samples(d, decoder=decoder) if s)
 
 
+def trainer_pass(d: Path) -> int:
+    """The trainer's default input: every sample labelled into examples held in memory."""
+    from assoc_logger_ros.training.data import load_examples
+    return len(load_examples([d]))
+
+
+def stream_pass(d: Path, workers: int) -> tuple[int, int]:
+    """``train --stream`` input: DataLoader workers, shuffle buffer, collated batches."""
+    from assoc_logger_ros.training import stream_input as si
+    plan = si.make_plan([d], val_fraction=0.0)
+    stream = si.ExampleStream(plan, 'train', batch_size=32, shuffle_buffer=2048, seed=0,
+                              track_thresh=0.6, embed_dim=None)
+    read = examples = 0
+    for item in si.loader(stream, workers, 0):
+        read += item['read']
+        examples += len(item['ids'])
+    return read, examples
+
+
 def million_index(d: Path, rows: int) -> None:
     """A shard directory holding only a synthetic ``rows``-row Parquet index."""
     import pyarrow as pa
@@ -176,7 +215,12 @@ def million_index(d: Path, rows: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--samples', type=int, default=10000)
-    parser.add_argument('--distinct', type=int, default=2000)
+    parser.add_argument('--jobs', type=int, default=2, help='processes generating the data')
+    parser.add_argument('--workers', type=int, default=2,
+                        help='DataLoader workers of the streamed trainer input')
+    parser.add_argument('--skip-cold', action='store_true', help='no cold-cache passes')
+    parser.add_argument('--skip-numpy', action='store_true',
+                        help='no shard pass through np.load (the format alone; slow)')
     parser.add_argument('--index-rows', type=int, default=1_000_000)
     parser.add_argument('--validate', action='store_true',
                         help='also time the validating inspect (slow: every sample checked)')
@@ -185,9 +229,8 @@ def main() -> int:
     rows: list[tuple[str, str, str, str]] = []
     try:
         src, sh = tmp / 'dir', tmp / 'shards'
-        t_make, _ = timed(make_dataset, src, args.samples, args.distinct)
-        print(f'dataset: {args.samples} samples ({args.distinct} distinct) in {t_make:.0f} s',
-              flush=True)
+        t_make, _ = timed(make_dataset, src, args.samples, args.jobs)
+        print(f'dataset: {args.samples} distinct samples in {t_make:.0f} s', flush=True)
         t_pack, res = timed(pack, src, sh, shard_mb=256.0)
         (db, df), (sb, sf) = disk_usage(src), disk_usage(sh)
         rows.append(('bytes on disk (MiB)', f'{db / 2**20:.1f}', f'{sb / 2**20:.1f}',
@@ -227,23 +270,36 @@ def main() -> int:
         t_dir, n = timed(dir_pass, src)
         assert n == args.samples
         base = args.samples / t_dir
-        warm = {'directory, fast decode': timed(dir_fast_pass, src)[0],
-                'shards, np.load': timed(shard_pass, sh, 'numpy')[0],
-                'shards, fast decode': timed(shard_pass, sh, 'fast')[0]}
+        warm = {'directory, fast decode': timed(dir_fast_pass, src)[0]}
+        if not args.skip_numpy:
+            warm['shards, np.load'] = timed(shard_pass, sh, 'numpy')[0]
+        warm['shards, fast decode'] = timed(shard_pass, sh, 'fast')[0]
         for name, t in warm.items():
             rows.append((f'full pass warm: {name} (samples/s)', f'{base:.0f}',
                          f'{args.samples / t:.0f}', f'{t_dir / t:.1f}x'))
-        print(rows[-3:], flush=True)
-        evict(src)
-        t_dir, _ = timed(dir_pass, src)
-        evict(src)
-        t_dfast, _ = timed(dir_fast_pass, src)
-        evict(sh)
-        t_sh, _ = timed(shard_pass, sh, 'fast')
-        for name, t in (('directory, fast decode', t_dfast), ('shards, fast decode', t_sh)):
-            rows.append((f'full pass cold: {name} (samples/s)', f'{args.samples / t_dir:.0f}',
-                         f'{args.samples / t:.0f}', f'{t_dir / t:.1f}x'))
+        print(rows[-len(warm):], flush=True)
+        t_tdir, n_dir = timed(trainer_pass, src)
+        t_tsh, n_sh = timed(trainer_pass, sh)
+        assert n_dir == n_sh
+        t_tst, (n_read, n_st) = timed(stream_pass, sh, args.workers)
+        assert n_read == args.samples and n_st == n_dir, (n_read, n_st, n_dir)
+        for name, t in (('shards, in-memory recipe', t_tsh),
+                        (f'shards, --stream {args.workers} workers', t_tst)):
+            rows.append((f'trainer input: {name} (samples/s)', f'{args.samples / t_tdir:.0f}',
+                         f'{args.samples / t:.0f}', f'{t_tdir / t:.1f}x'))
         print(rows[-2:], flush=True)
+        if not args.skip_cold:
+            evict(src)
+            t_dir, _ = timed(dir_pass, src)
+            evict(src)
+            t_dfast, _ = timed(dir_fast_pass, src)
+            evict(sh)
+            t_sh, _ = timed(shard_pass, sh, 'fast')
+            for name, t in (('directory, fast decode', t_dfast), ('shards, fast decode', t_sh)):
+                rows.append((f'full pass cold: {name} (samples/s)',
+                             f'{args.samples / t_dir:.0f}', f'{args.samples / t:.0f}',
+                             f'{t_dir / t:.1f}x'))
+            print(rows[-2:], flush=True)
         shutil.rmtree(src)
         shutil.rmtree(sh)
         big = tmp / 'million'
@@ -261,7 +317,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
-    print(f'| {args.samples} samples | directory (np.load per file) | shards | ratio |')
+    print(f'| {args.samples} samples | directory (baseline of the row) | shards | ratio |')
     print('|---|---:|---:|---|')
     for r in rows:
         print('| ' + ' | '.join(r) + ' |')

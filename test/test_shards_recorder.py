@@ -189,6 +189,9 @@ def test_delete_oldest_shard_never_the_open_one(tmp_path, monkeypatch):
     assert names == [f'sample_{i:07d}.npz' for i in range(first, 80)] and first > 0
     assert layout.shard_name(0) not in s.shards
     assert summarize_any(d)['error_count'] == 0
+    pytest.importorskip('pyarrow')
+    assert _index_rows(d) == len(names)          # the deleted shards' rows left the index
+    assert not list((d / layout.INDEX_DIR).glob(f'*/{layout.shard_name(0)}.parquet'))
 
 
 @pytest.mark.parametrize('policy', ['stop'])
@@ -201,3 +204,73 @@ def test_stop_policy_unchanged(tmp_path, policy):
         w.flush()
         assert w.stopped_reason and 'log_max_bytes' in w.stopped_reason
     assert 0 < len(ShardSource(d).records) < 30
+
+
+def _index_rows(d: Path) -> int:
+    from assoc_logger_ros.shards.index import index_is_current, read_index
+    assert index_is_current(d)
+    return read_index(d, columns=['npz']).num_rows
+
+
+def test_parquet_index_kept_current_on_board(tmp_path):
+    """log_shard_index shard: each finished shard updates index/; close covers the last."""
+    pytest.importorskip('pyarrow')
+    d = tmp_path / 'rec'
+    with ShardSampleWriter(d, cfg(), background=False) as w:
+        for i in range(20):
+            w.submit(snap(i), 's1')
+        done = layout.list_shards(d)[0]
+        assert len(done) >= 2
+        assert _index_rows(d) == len(ShardSource(d).records) < 20   # open shard not yet
+    assert _index_rows(d) == 20
+    shards = ShardSource(d).shards
+    for n in shards[1:]:     # added one file per shard, not rebuilt every time
+        assert list((d / layout.INDEX_DIR).glob(f'*/{n}.parquet'))
+    from assoc_logger_ros.shards.fleet import connect
+    from assoc_logger_ros.shards.index import build_index, read_index
+    con = connect([d])
+    assert con.execute('SELECT count(*) FROM samples').fetchone()[0] == 20
+    con.close()
+    got = read_index(d).sort_by('key').to_pylist()
+    build_index(d)           # the full build from the shards gives the same rows
+    assert read_index(d).sort_by('key').to_pylist() == got
+
+
+def test_parquet_index_rebuilt_after_a_crash(tmp_path):
+    """A part left by a crash is finalised at the next start and the index covers it."""
+    pytest.importorskip('pyarrow')
+    d = tmp_path / 'rec'
+    w = ShardSampleWriter(d, cfg(log_shard_mb=100.0, log_sync_period_s=0.0), background=False)
+    for i in range(7):
+        w.submit(snap(i), 'crashed')
+    assert layout.list_shards(d)[1] and not (d / layout.INDEX_DIR).exists()
+    w._sink._fd, fd = None, w._sink._fd   # the process dies: nothing is finished or closed
+    os.close(fd)
+    w._lock.release()
+    with ShardSampleWriter(d, cfg(log_shard_mb=100.0), background=False) as w2:
+        assert _index_rows(d) == 7
+        w2.submit(snap(7), 'after')
+    assert _index_rows(d) == 8
+
+
+def test_parquet_index_off_and_without_pyarrow(tmp_path, monkeypatch):
+    """Index off writes none; a missing pyarrow is one warning and recording goes on."""
+    d = tmp_path / 'off'
+    with ShardSampleWriter(d, cfg(log_shard_index='off'), background=False) as w:
+        for i in range(12):
+            w.submit(snap(i), 's')
+    assert not (d / layout.INDEX_DIR).exists() and len(ShardSource(d).records) == 12
+    from assoc_logger_ros.dataset.store import DatasetError
+    from assoc_logger_ros.shards import index
+
+    def missing():
+        raise DatasetError('the Parquet index needs pyarrow')
+
+    monkeypatch.setattr(index, '_pyarrow', missing)
+    said: list[str] = []
+    d = tmp_path / 'nopa'
+    with ShardSampleWriter(d, cfg(), background=False, warn=said.append) as w:
+        for i in range(20):
+            w.submit(snap(i), 's')
+    assert len(ShardSource(d).records) == 20 and not (d / layout.INDEX_DIR).exists()
+    assert len([m for m in said if 'Parquet index not written' in m]) == 1

@@ -12,7 +12,8 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``prune``."""
     from assoc_logger_ros.dataset import select
-    parser.add_argument('directory', metavar='DIR', help='sample directory to prune in place')
+    parser.add_argument('directory', metavar='DIR',
+                        help='sample or shard directory to prune in place')
     parser.add_argument('--dry-run', action='store_true', help='only list what would go')
     parser.add_argument('--invalid', action='store_true',
                         help='also remove samples that fail validation')
@@ -26,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from assoc_logger_ros.dataset import select
     from assoc_logger_ros.dataset.ops import prune_dataset
     from assoc_logger_ros.dataset.store import DatasetError
+    from assoc_logger_ros.shards import layout
+    if layout.is_shard_dir(args.directory):
+        from assoc_logger_ros.shards.prune import prune_shards as prune_dataset
     try:
         res = prune_dataset(args.directory, select.from_args(args), invalid=args.invalid,
                             dry_run=args.dry_run)

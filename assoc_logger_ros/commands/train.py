@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-resume', dest='resume', action='store_false',
                         help='ignore an existing checkpoint (it is overwritten)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    parser.add_argument('--stream', action='store_true',
+                        help='stream shard directories with DataLoader workers and a shuffle '
+                        'buffer (bounded memory) instead of loading every example')
+    parser.add_argument('--workers', type=int, default=2, metavar='N',
+                        help='DataLoader workers of --stream (0: in the main process)')
+    parser.add_argument('--shuffle-buffer', type=int, default=2048, metavar='N',
+                        help='--stream: examples shuffled within a buffer of N')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
                       heads=args.heads, gated=args.gated,
                       embed_dim=args.embed_dim, track_thresh=args.track_thresh,
                       val_fraction=args.val_fraction, val_sessions=args.val_sessions,
-                      threads=args.threads, progress=not args.quiet, resume=args.resume)
+                      threads=args.threads, progress=not args.quiet, resume=args.resume,
+                      stream=args.stream, workers=args.workers,
+                      shuffle_buffer=args.shuffle_buffer)
     try:
         card = train(cfg)
     except (DataError, ValueError, OSError) as exc:

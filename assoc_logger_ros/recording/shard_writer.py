@@ -39,7 +39,7 @@ class ShardSampleWriter(SampleWriter):
         d = Path(self.directory)
         ensure_marker(d)
         messages: list[str] = []
-        recover(d, messages.append)
+        recovered = recover(d, messages.append)
         source = ShardSource(d)
         messages += source.problems
         top = -1
@@ -51,6 +51,10 @@ class ShardSampleWriter(SampleWriter):
             d, shard_bytes=int(self.cfg.log_shard_mb * 2**20),
             max_span_ns=int(self.cfg.log_shard_max_s * 1e9), fsync=self.cfg.log_fsync,
             sync_period_s=self.cfg.log_sync_period_s)
+        self._index_failed = False
+        if self._index_mode() != 'off' and (recovered or not _index_current(d)) \
+                and source.records:
+            self._update_index(messages.append)
         return SimpleNamespace(records=source.records, next_index=top + 1,
                                total_bytes=sum(int(r.get('bytes', 0)) for r in source.records),
                                messages=messages)
@@ -62,13 +66,15 @@ class ShardSampleWriter(SampleWriter):
                                 self._next_index)
         with self._io_lock:
             try:
-                self._sink.append(key, content, line.rstrip(b'\n'), record, stamp_ns)
+                rolled = self._sink.append(key, content, line.rstrip(b'\n'), record, stamp_ns)
             except OSError as exc:
                 self._dropped_disk_worker += 1
                 self._stop(f'appending {name} to {self._sink.open_name} failed: {exc}')
                 return False
             self._next_index += 1
             self._dirty = True
+        if rolled is not None and self._index_mode() == 'shard':
+            self._update_index(added=rolled)   # outside the lock: syncs are not held up
         return True
 
     def _delete_oldest(self, current_session: str) -> bool:
@@ -91,6 +97,8 @@ class ShardSampleWriter(SampleWriter):
                     os.unlink(p)
                 except OSError:
                     pass
+        if self._index_mode() == 'shard':
+            self._update_index(dropped=victim)
         self._forget(f'shard {victim}', samples, freed)
         return True
 
@@ -98,4 +106,43 @@ class ShardSampleWriter(SampleWriter):
         self._sink.sync()
 
     def _close_store(self) -> None:
-        self._sink.close()
+        done = self._sink.close()
+        mode = self._index_mode()
+        if mode == 'shard' and done is not None:
+            self._update_index(added=done)
+        elif mode != 'off' and not _index_current(Path(self.directory)):
+            self._update_index()
+
+    def _index_mode(self) -> str:
+        return str(getattr(self.cfg, 'log_shard_index', 'off'))
+
+    def _update_index(self, say: Any = None, *, added: Any = None,
+                      dropped: str | None = None) -> None:
+        """Bring ``index/`` up to date; a failure is a warning, never a stop.
+
+        ``added`` (a finished shard) / ``dropped`` (a deleted shard's name) update it by one
+        shard's files (:mod:`~assoc_logger_ros.shards.index_update`); otherwise, or when the
+        index does not match the shards before that one, it is rebuilt from every shard.
+        """
+        if self._index_failed:
+            return
+        from assoc_logger_ros.dataset.store import DatasetError
+        from assoc_logger_ros.shards import index_update
+        from assoc_logger_ros.shards.index import build_index
+        try:
+            if added is not None:
+                index_update.add_shard(self.directory, added)
+            elif dropped is not None:
+                index_update.drop_shard(self.directory, dropped)
+            else:
+                build_index(self.directory)
+        except (DatasetError, OSError, ValueError) as exc:
+            # without pyarrow it would fail the same way at every shard: say it once
+            self._index_failed = isinstance(exc, DatasetError)
+            (say or self._warn)(f'{self.directory}: Parquet index not written ({exc}); the '
+                                'shards keep their own indexes (run the index command later)')
+
+
+def _index_current(d: Path) -> bool:
+    from assoc_logger_ros.shards.index import index_is_current
+    return index_is_current(d)

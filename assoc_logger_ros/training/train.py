@@ -6,7 +6,8 @@ sessions, keeps the best epoch (a real copy, not the live weights), checkpoints 
 ``OUT/checkpoint.pt`` and exports ``OUT/model.onnx`` + ``OUT/model.json`` at the end. A rerun
 with the same output folder and settings resumes from the checkpoint. Launched by ``torchrun``
 (``WORLD_SIZE``/``RANK`` set) it trains with DistributedDataParallel over gloo, each rank reading
-its own sessions.
+its own sessions. ``stream=True`` (``train --stream``) trains on shard directories through
+DataLoader workers with bounded memory instead (:mod:`.stream_train`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class TrainConfig:
     progress: bool = True
     resume: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False            # stream shards with DataLoader workers (stream_train)
+    workers: int = 2                # DataLoader workers of the streamed input
+    shuffle_buffer: int = 2048      # examples shuffled within this buffer (streamed input)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a checkpoint must share to be resumed (not out/progress/threads)."""
@@ -65,6 +69,9 @@ class TrainConfig:
             d.pop(k)
         if not d['gated']:     # checkpoints from before the option resume as before
             d.pop('gated')
+        if not self.stream:   # the in-memory recipe: fingerprint as before streaming existed
+            for k in ('stream', 'workers', 'shuffle_buffer'):
+                d.pop(k)
         return d
 
 
@@ -143,6 +150,9 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
     """Run (or resume) one training; returns the card written next to the ONNX model."""
     if cfg.arch not in ('pair', 'seed') or cfg.loss not in ('softmax', 'bce'):
         raise ValueError(f'unknown arch {cfg.arch!r} or loss {cfg.loss!r}')
+    if cfg.stream:
+        from assoc_logger_ros.training.stream_train import train_streaming
+        return train_streaming(cfg, log=log, on_epoch_end=on_epoch_end)
     t_start = time.perf_counter()
     rank, world = _dist()
     torch.set_num_threads(max(cfg.threads, 1))
@@ -241,19 +251,26 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
 
+    return finish(model, best_state, history, cfg, rank, world, log, training={
+        'data': [str(p) for p in cfg.data], 'train_sessions': train_s,
+        'val_sessions': val_s, 'labels': counts, 'embeddings_used': emb_used,
+        'time_s': round(time.perf_counter() - t_start, 1)}, drop_embeddings=not emb_used)
+
+
+def finish(model: AssocModel, best_state: dict | None, history: list[dict], cfg: TrainConfig,
+           rank: int, world: int, log: Callable[[str], None], *, training: dict[str, Any],
+           drop_embeddings: bool = False) -> dict[str, Any]:
+    """Load the best epoch's weights and export them on rank 0 (both input paths end here)."""
     model.load_state_dict(best_state if best_state is not None else model.state_dict())
     card = None
     if rank == 0:
         from assoc_logger_ros.training.export import export
         best_epoch = max(history, key=lambda m: m['det_acc']) if history else {}
-        card = export(model, out, training={
-            'data': [str(p) for p in cfg.data], 'train_sessions': train_s,
-            'val_sessions': val_s, 'config': cfg.fingerprint(), 'epochs': cfg.epochs,
-            'labels': counts, 'world_size': world, 'embeddings_used': emb_used,
-            'time_s': round(time.perf_counter() - t_start, 1)},
+        card = export(model, Path(cfg.out), training={
+            **training, 'config': cfg.fingerprint(), 'epochs': cfg.epochs, 'world_size': world},
             metrics={'best_epoch': best_epoch, 'history': history},
-            track_thresh=cfg.track_thresh, drop_embeddings=not emb_used)
-        log(f'wrote {out / "model.onnx"} and {out / "model.json"}')
+            track_thresh=cfg.track_thresh, drop_embeddings=drop_embeddings)
+        log(f'wrote {Path(cfg.out) / "model.onnx"} and {Path(cfg.out) / "model.json"}')
     if world > 1:
         torch.distributed.barrier()
     return card or {}
