@@ -10,7 +10,6 @@ batch). Same seed, same data, same worker count: same model.
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 import time
@@ -166,25 +165,7 @@ def train_streaming(cfg: tr.TrainConfig, *, log: Callable[[str], None] = print,
         f'val: {first["val_examples"]} from {len(plan.val_labels)}; '
         f'{first["masked"]} "no match" labels masked (identity history in an earlier '
         f'shard); positives {counts["positive_pairs"]} of {counts["pairs"]} pairs')
-    model = tr.build_model(cfg, first['norm'], first['embed_dim'])
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start_epoch, best, history, best_state = 0, -1.0, [], None
-    ck_path = out / tr.CHECKPOINT
-    if cfg.resume and ck_path.is_file():
-        ck = torch.load(ck_path, weights_only=False)
-        if ck['fingerprint'] != cfg.fingerprint():
-            raise ValueError(f'{ck_path}: written by a run with other settings; use another '
-                             '--out or --no-resume')
-        model.load_state_dict(ck['model'])
-        opt.load_state_dict(ck['optimizer'])
-        start_epoch, best, history = ck['epoch'], ck['best'], ck['history']
-        best_state = ck['best_state']
-        torch.set_rng_state(ck['torch_rng'])
-        log(f'resumed from {ck_path} after epoch {start_epoch}')
-    net: torch.nn.Module = tr._LossOf(model)
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            net, find_unused_parameters=cfg.loss == 'bce')
+    model, opt, net, st = tr.prepare(cfg, first['norm'], first['embed_dim'], world, log)
     train_stream = _stream(cfg, plan, 'train', rank, world, first['embed_dim'])
     has_val = first['val_examples'] > 0
     val_stream = _stream(cfg, plan, 'val' if has_val else 'train', rank, world,
@@ -192,7 +173,7 @@ def train_streaming(cfg: tr.TrainConfig, *, log: Callable[[str], None] = print,
     if not has_val:
         val_stream.shuffle_buffer = 0
 
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(st['start_epoch'], cfg.epochs):
         model.train()
         train_stream.set_epoch(epoch)
         steps = si.batches_per_rank(train_stream, first['per_shard'], cfg.workers)
@@ -208,13 +189,7 @@ def train_streaming(cfg: tr.TrainConfig, *, log: Callable[[str], None] = print,
             if on_batch is not None:
                 on_batch(epoch, item['ids'])
             seen += len(item['ids'])
-            b = tr._tensors(item['batch'])
-            loss, _ = net(b)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            run_loss += loss.detach().item()
+            run_loss += tr.optimise(net, model, opt, tr._tensors(item['batch']))
             step += 1
             bar.step(f'loss {run_loss / step:.4f}')
         t_train = time.perf_counter() - t0
@@ -225,25 +200,16 @@ def train_streaming(cfg: tr.TrainConfig, *, log: Callable[[str], None] = print,
         metrics['samples_read'] = int(tr._allreduce([float(read)])[0])
         metrics['train_examples_seen'] = int(tr._allreduce([float(seen)])[0])
         metrics['train_samples_per_s'] = round(read / t_train, 1) if t_train > 0 else 0.0
-        history.append(metrics)
-        sc = metrics['det_acc'] if metrics['det_acc'] == metrics['det_acc'] else -1.0
-        if sc > best:
-            best = sc
-            best_state = copy.deepcopy(model.state_dict())
-        if rank == 0:
-            log(f'epoch {epoch + 1}: train loss {metrics["train_loss"]:.4f}, val loss '
-                f'{metrics["loss"]:.4f}, det acc {metrics["det_acc"]:.4f} (classical '
-                f'{metrics["classical_det_acc"]:.4f}), {metrics["samples_read"]} samples '
-                f'read, {metrics["train_examples_seen"]} examples trained '
-                f'[{metrics["epoch_s"]:.1f}s]')
-            tr._atomic_save({'fingerprint': cfg.fingerprint(), 'model': model.state_dict(),
-                             'optimizer': opt.state_dict(), 'epoch': epoch + 1, 'best': best,
-                             'history': history, 'best_state': best_state,
-                             'torch_rng': torch.get_rng_state()}, ck_path)
+        tr.close_epoch(cfg, model, opt, st, metrics, rank, log, (
+            f'epoch {epoch + 1}: train loss {metrics["train_loss"]:.4f}, val loss '
+            f'{metrics["loss"]:.4f}, det acc {metrics["det_acc"]:.4f} (classical '
+            f'{metrics["classical_det_acc"]:.4f}), {metrics["samples_read"]} samples '
+            f'read, {metrics["train_examples_seen"]} examples trained '
+            f'[{metrics["epoch_s"]:.1f}s]'))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
 
-    return tr.finish(model, best_state, history, cfg, rank, world, log, training={
+    return tr.finish(model, st['best_state'], st['history'], cfg, rank, world, log, training={
         'data': [str(p) for p in cfg.data], 'train_sessions': plan.train_sessions,
         'val_sessions': plan.val_labels, 'labels': counts, 'input': 'stream',
         'time_s': round(time.perf_counter() - t_start, 1)})

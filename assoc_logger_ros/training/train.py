@@ -190,30 +190,12 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
         f'val: {len(val_ex)} from {len(val_s)}; positives {counts["positive_pairs"]} of '
         f'{counts["pairs"]} pairs, {counts["no_match_detections"]} no-match detections')
 
-    model = build_model(cfg, stats, embed_dim)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start_epoch, best, history, best_state = 0, -1.0, [], None
-    ck_path = out / CHECKPOINT
-    if cfg.resume and ck_path.is_file():
-        ck = torch.load(ck_path, weights_only=False)
-        if ck['fingerprint'] != cfg.fingerprint():
-            raise ValueError(f'{ck_path}: written by a run with other settings; use another '
-                             '--out or --no-resume')
-        model.load_state_dict(ck['model'])
-        opt.load_state_dict(ck['optimizer'])
-        start_epoch, best, history = ck['epoch'], ck['best'], ck['history']
-        best_state = ck['best_state']
-        torch.set_rng_state(ck['torch_rng'])
-        log(f'resumed from {ck_path} after epoch {start_epoch}')
-    net: torch.nn.Module = _LossOf(model)
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            net, find_unused_parameters=cfg.loss == 'bce')
+    model, opt, net, st = prepare(cfg, stats, embed_dim, world, log)
     steps = (len(train_ex) + cfg.batch_size - 1) // cfg.batch_size
     if world > 1:   # the same number of steps on every rank (DDP needs it)
         steps = int(_allreduce([float(steps)], torch.distributed.ReduceOp.MIN)[0])
 
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(st['start_epoch'], cfg.epochs):
         model.train()
         rng = np.random.default_rng([cfg.seed, epoch, rank])
         bar = Progress(steps, f'epoch {epoch + 1}/{cfg.epochs}', cfg.progress and rank == 0)
@@ -222,39 +204,81 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print,
         for i, chunk in enumerate(data.batches(train_ex, cfg.batch_size, rng)):
             if i >= steps:
                 break
-            b = _tensors(data.collate(chunk))
-            loss, _ = net(b)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            run_loss += loss.detach().item()
+            run_loss += optimise(net, model, opt, _tensors(data.collate(chunk)))
             bar.step(f'loss {run_loss / (i + 1):.4f}')
         metrics = _val_metrics(model, val_ex if val_ex else train_ex, world)
         metrics['train_loss'] = round(run_loss / max(steps, 1), 6)
         metrics['epoch'] = epoch + 1
         metrics['epoch_s'] = round(time.perf_counter() - t0, 2)
-        history.append(metrics)
-        score = metrics['det_acc'] if metrics['det_acc'] == metrics['det_acc'] else -1.0
-        if score > best:
-            best = score
-            best_state = copy.deepcopy(model.state_dict())
-        if rank == 0:
-            log(f'epoch {epoch + 1}: train loss {metrics["train_loss"]:.4f}, val loss '
-                f'{metrics["loss"]:.4f}, det acc {metrics["det_acc"]:.4f} (classical '
-                f'{metrics["classical_det_acc"]:.4f}), pair acc {metrics["pair_acc"]:.4f}, '
-                f'pos recall {metrics["pos_recall"]:.4f} [{metrics["epoch_s"]:.1f}s]')
-            _atomic_save({'fingerprint': cfg.fingerprint(), 'model': model.state_dict(),
-                          'optimizer': opt.state_dict(), 'epoch': epoch + 1, 'best': best,
-                          'history': history, 'best_state': best_state,
-                          'torch_rng': torch.get_rng_state()}, ck_path)
+        close_epoch(cfg, model, opt, st, metrics, rank, log, (
+            f'epoch {epoch + 1}: train loss {metrics["train_loss"]:.4f}, val loss '
+            f'{metrics["loss"]:.4f}, det acc {metrics["det_acc"]:.4f} (classical '
+            f'{metrics["classical_det_acc"]:.4f}), pair acc {metrics["pair_acc"]:.4f}, '
+            f'pos recall {metrics["pos_recall"]:.4f} [{metrics["epoch_s"]:.1f}s]'))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
 
-    return finish(model, best_state, history, cfg, rank, world, log, training={
+    return finish(model, st['best_state'], st['history'], cfg, rank, world, log, training={
         'data': [str(p) for p in cfg.data], 'train_sessions': train_s,
         'val_sessions': val_s, 'labels': counts, 'embeddings_used': emb_used,
         'time_s': round(time.perf_counter() - t_start, 1)}, drop_embeddings=not emb_used)
+
+
+def prepare(cfg: TrainConfig, norm: dict, embed_dim: int, world: int,
+            log: Callable[[str], None]) -> tuple[AssocModel, torch.optim.Optimizer,
+                                                  torch.nn.Module, dict[str, Any]]:
+    """Model, optimiser, (DDP-wrapped) loss module and run state, resumed from a checkpoint.
+
+    ``OUT/checkpoint.pt`` is resumed only when it was written with the same settings.
+    """
+    model = build_model(cfg, norm, embed_dim)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    st: dict[str, Any] = {'start_epoch': 0, 'best': -1.0, 'history': [], 'best_state': None}
+    ck_path = Path(cfg.out) / CHECKPOINT
+    if cfg.resume and ck_path.is_file():
+        ck = torch.load(ck_path, weights_only=False)
+        if ck['fingerprint'] != cfg.fingerprint():
+            raise ValueError(f'{ck_path}: written by a run with other settings; use another '
+                             '--out or --no-resume')
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['optimizer'])
+        st.update(start_epoch=ck['epoch'], best=ck['best'], history=ck['history'],
+                  best_state=ck['best_state'])
+        torch.set_rng_state(ck['torch_rng'])
+        log(f'resumed from {ck_path} after epoch {st["start_epoch"]}')
+    net: torch.nn.Module = _LossOf(model)
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, find_unused_parameters=cfg.loss == 'bce')
+    return model, opt, net, st
+
+
+def optimise(net: torch.nn.Module, model: AssocModel, opt: torch.optim.Optimizer,
+             batch: dict[str, torch.Tensor]) -> float:
+    """One optimiser step on one batch (gradients clipped); returns the batch loss."""
+    loss, _ = net(batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    return loss.detach().item()
+
+
+def close_epoch(cfg: TrainConfig, model: AssocModel, opt: torch.optim.Optimizer,
+                st: dict[str, Any], metrics: dict[str, Any], rank: int,
+                log: Callable[[str], None], line: str) -> None:
+    """Record an epoch, keep a copy of the best weights (not the live ones), checkpoint."""
+    st['history'].append(metrics)
+    score = metrics['det_acc'] if metrics['det_acc'] == metrics['det_acc'] else -1.0
+    if score > st['best']:
+        st['best'] = score
+        st['best_state'] = copy.deepcopy(model.state_dict())
+    if rank == 0:
+        log(line)
+        _atomic_save({'fingerprint': cfg.fingerprint(), 'model': model.state_dict(),
+                      'optimizer': opt.state_dict(), 'epoch': metrics['epoch'], 'best': st['best'],
+                      'history': st['history'], 'best_state': st['best_state'],
+                      'torch_rng': torch.get_rng_state()}, Path(cfg.out) / CHECKPOINT)
 
 
 def finish(model: AssocModel, best_state: dict | None, history: list[dict], cfg: TrainConfig,
