@@ -216,6 +216,9 @@ class TrackerConfig(_Validated):
         False, 'With cmc: also estimate a global zoom (camera walking forward or zooming): '
         'when the pairs agree on a scale about the image, every tracked and lost prediction '
         'is scaled with it (position and height).')
+    cmc_unconfirmed: bool = _param(
+        False, 'With cmc: also move the unconfirmed (one-detection) tracks by the camera '
+        'motion (the reference never predicts them; stage 3 compares their last box).')
     ocm_weight: float = _param(
         0.0, 'OC-SORT velocity-direction consistency in stage 1: the cost of an overlapping '
         'pair drops by this times score times the agreement of the recent track direction with '

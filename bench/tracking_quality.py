@@ -91,6 +91,8 @@ def configurations() -> dict[str, TrackerConfig]:
         'hiou (former defaults)': {'height_iou': True},
         'cmc_scale': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
                       'cmc_scale': True},
+        'cmc_unconfirmed': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                            'cmc_unconfirmed': True},
         'ocm_weight=0.2': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
                            'ocm_weight': 0.2},
         'ocm_weight=0.05': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,

@@ -126,3 +126,28 @@ def test_sparse_path_equals_dense_with_ocm(monkeypatch):
     for a, b in zip(*runs):
         for name in _FIELDS:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_cmc_unconfirmed_moves_the_new_tracks_too():
+    """Six confirmed people and a newcomer seen once; the camera pans 30 px (of 40 px widths).
+
+    With cmc_unconfirmed the newcomer's one-box track moves with the camera and is matched
+    again; without it, its box barely overlaps the new one and the track is dropped.
+    """
+    def newcomer_ids(flag: bool) -> list[int]:
+        xs = 60.0 + 150.0 * np.arange(6)
+        boxes = np.c_[xs, np.full(6, 100.0), xs + 40.0, np.full(6, 200.0)]
+        boxes = np.r_[boxes, [[1500.0, 500.0, 1540.0, 600.0]]]
+        trk = ByteTracker(TrackerConfig(cmc_unconfirmed=flag), MemoryConfig())
+        for k in range(5):
+            trk.update(make_frame(int(k * 1e9 / 30), boxes[:6], np.full(6, 0.9), width=1920,
+                                  height=1080))
+        trk.update(make_frame(int(5 * 1e9 / 30), boxes, np.full(7, 0.9), width=1920,
+                              height=1080))
+        first = [t.track_id for t in trk.tracks() if not t.activated]
+        pan = boxes + np.array([30.0, 0.0, 30.0, 0.0])
+        trk.update(make_frame(int(6 * 1e9 / 30), pan, np.full(7, 0.9), width=1920,
+                              height=1080))
+        return first + [t.track_id for t in trk.tracks() if t.activated and t.track_id > 6]
+    assert newcomer_ids(True) == [7, 7]
+    assert newcomer_ids(False) == [7]

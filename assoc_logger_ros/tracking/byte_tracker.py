@@ -219,9 +219,11 @@ class ByteTracker:
                 else:
                     dx, dy, _ = cmc.estimate_shift(tab.mean[est], boxes[high])
                 if dx or dy or zs:
-                    moved = tab.mean[pool]
+                    moving = np.concatenate([pool, tracked[~act]]) if cfg.cmc_unconfirmed \
+                        else pool
+                    moved = tab.mean[moving]
                     cmc.apply_motion(moved, dx, dy, zs, cx0, cy0)
-                    tab.mean[pool] = moved
+                    tab.mean[moving] = moved
         pred_mean = tab.mean[slots]
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
 
