@@ -105,9 +105,13 @@ def test_ocm_term_rewards_the_direction_the_track_walks():
     assert term[0] == pytest.approx(-0.1) and term[1] == pytest.approx(0.1)
     assert term[2] == pytest.approx(0.0, abs=1e-12)
     assert np.all(ocm.direction_term(hist, np.full(3, 2), det, np.ones(3), 0.2) == 0.0)
-    cost = ocm.add_direction_term(np.array([0.5, 0.5, 1.0]), hist, np.full(3, 3), det,
+    box = np.c_[det - [5.0, 50.0], det + [5.0, 50.0]]        # 100 px tall: 20 px is a move
+    cost = ocm.add_direction_term(np.array([0.5, 0.5, 1.0]), hist, np.full(3, 3), box,
                                   np.ones(3), 0.2)
     np.testing.assert_allclose(cost, [0.4, 0.6, 1.0])
+    tall = np.c_[det - [5.0, 250.0], det + [5.0, 250.0]]     # 500 px tall: 20 px is jitter
+    np.testing.assert_array_equal(ocm.add_direction_term(np.full(3, 0.5), hist, np.full(3, 3),
+                                                         tall, np.ones(3), 0.2), 0.5)
 
 
 def test_sparse_path_equals_dense_with_ocm(monkeypatch):

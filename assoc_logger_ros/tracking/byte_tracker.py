@@ -266,7 +266,7 @@ class ByteTracker:
                 hist, n_obs = self._ocm(pool)
                 tr, dc = np.indices(cost1.shape).reshape(2, -1)
                 cost1 = ocm.add_direction_term(
-                    cost1.reshape(-1), hist[tr], n_obs[tr], _centres(boxes[high])[dc],
+                    cost1.reshape(-1), hist[tr], n_obs[tr], boxes[high][dc],
                     scores[high][dc], cfg.ocm_weight).reshape(cost1.shape)
             same1 = self._same_class(trk_cls[:n_pool], classes[high])
             if use_app:
@@ -642,8 +642,7 @@ class _Stage1Cues:
                                      - np.asarray(self.det_scores, np.float64)[dc])
         if self.ocm_hist is not None:
             hist, n_obs = self.ocm_hist
-            cost = ocm.add_direction_term(cost, hist[tr], n_obs[tr],
-                                          _centres(self.det_boxes[dc]),
+            cost = ocm.add_direction_term(cost, hist[tr], n_obs[tr], self.det_boxes[dc],
                                           np.asarray(self.det_scores, np.float64)[dc],
                                           self.cfg.ocm_weight)
         return cost

@@ -17,34 +17,40 @@ import numpy as np
 from numpy.typing import NDArray
 
 HISTORY = 3          # matched centres kept per track
+MIN_MOVE = 0.05      # a direction only from a move of at least this times the box height
 
 _F64 = NDArray[np.float64]
 
 
 def direction_term(hist: _F64, n_obs: NDArray[np.int64], det_centre: _F64,
-                   det_score: _F64, weight: float) -> _F64:
+                   det_score: _F64, weight: float, det_height: _F64 | None = None) -> _F64:
     """Per pair (aligned arrays): the OCM cost change (negative: the direction agrees).
 
     Args:
         hist: (P, HISTORY, 2) the pair's track's last matched centres, oldest first.
         n_obs: (P,) how many of them are real (fewer than HISTORY: no term).
         det_centre: (P, 2) the pair's detection centre; ``det_score`` (P,) its score.
+        det_height: (P,) its height: tracks that moved less than ``MIN_MOVE`` of it over their
+            history (standing people: the direction is jitter) get no term; None: no floor.
     """
     v = hist[:, -1] - hist[:, 0]
     u = det_centre - hist[:, 1]
     nv = np.hypot(v[:, 0], v[:, 1])
     nu = np.hypot(u[:, 0], u[:, 1])
     ok = (n_obs >= HISTORY) & (nv > 1e-6) & (nu > 1e-6)
+    if det_height is not None:
+        ok &= nv >= MIN_MOVE * det_height
     cos = np.where(ok, (v[:, 0] * u[:, 0] + v[:, 1] * u[:, 1]) / np.maximum(nv * nu, 1e-12),
                    0.0)
     agree = (0.5 * np.pi - np.arccos(np.clip(cos, -1.0, 1.0))) / np.pi
     return np.where(ok, -weight * det_score * agree, 0.0)
 
 
-def add_direction_term(cost: _F64, hist: _F64, n_obs: NDArray[np.int64], det_centre: _F64,
+def add_direction_term(cost: _F64, hist: _F64, n_obs: NDArray[np.int64], det_box: _F64,
                        det_score: _F64, weight: float) -> _F64:
     """``cost`` (aligned pairs) plus the term where the pair overlaps (cost below 1)."""
-    term = direction_term(hist, n_obs, det_centre, det_score, weight)
+    centre = 0.5 * (det_box[:, 0:2] + det_box[:, 2:4])
+    term = direction_term(hist, n_obs, centre, det_score, weight, det_box[:, 3] - det_box[:, 1])
     return np.where(cost < 1.0, cost + term, cost)
 
 
