@@ -198,6 +198,10 @@ class TrackerConfig(_Validated):
         'occlusion gap along a straight virtual path from its last detection to the new one.')
     nsa_kalman: bool = _param(
         False, 'NSA Kalman: scale the measurement noise by (1 - detection score).')
+    nsa_strength: float = _param(
+        1.0, 'With nsa_kalman: the measurement noise is scaled by (1 - nsa_strength * '
+        'detection score); 1 is NSA Kalman as published, smaller values soften it.',
+        lo=0.0, hi=1.0)
     height_iou: bool = _param(
         True, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
         'vertical extents).')
@@ -209,6 +213,17 @@ class TrackerConfig(_Validated):
         True, 'Camera-motion compensation from the boxes alone: the image shift on which the '
         'tracked tracks and their nearest detections agree is added to every tracked and lost '
         'prediction before association, half of it to their velocity (moving cameras).')
+    cmc_scale: bool = _param(
+        False, 'With cmc: also estimate a global zoom (camera walking forward or zooming): '
+        'when the pairs agree on a scale about the image, every tracked and lost prediction '
+        'is scaled with it (position and height).')
+    cmc_unconfirmed: bool = _param(
+        False, 'With cmc: also move the unconfirmed (one-detection) tracks by the camera '
+        'motion (the reference never predicts them; stage 3 compares their last box).')
+    ocm_weight: float = _param(
+        0.0, 'OC-SORT velocity-direction consistency in stage 1: the cost of an overlapping '
+        'pair drops by this times score times the agreement of the recent track direction with '
+        'the direction to the detection (rises when it lies behind); 0: off.', lo=0.0, hi=1.0)
     score_cost_weight: float = _param(
         0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
         'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)

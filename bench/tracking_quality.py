@@ -89,6 +89,18 @@ def configurations() -> dict[str, TrackerConfig]:
         'hiou+cmc+nsa+buf30': {'height_iou': True, 'cmc': True, 'nsa_kalman': True,
                                'track_buffer_min_frames': 30},
         'hiou (former defaults)': {'height_iou': True},
+        'cmc_scale': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                      'cmc_scale': True},
+        'cmc_unconfirmed': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                            'cmc_unconfirmed': True},
+        'ocm_weight=0.2': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                           'ocm_weight': 0.2},
+        'ocm_weight=0.05': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                            'ocm_weight': 0.05},
+        'nsa_strength=0.5': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                             'nsa_kalman': True, 'nsa_strength': 0.5},
+        'nsa_strength=0.25': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                              'nsa_kalman': True, 'nsa_strength': 0.25},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)

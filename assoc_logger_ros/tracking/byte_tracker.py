@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import Frame
-from assoc_logger_ros.tracking import cmc, kalman, learned_cost, oc
+from assoc_logger_ros.tracking import cmc, kalman, learned_cost, oc, ocm
 from assoc_logger_ros.tracking.cues import (
     height_iou_pairs,
     height_modulated_distance,
@@ -66,6 +66,11 @@ def _filled(shape, value, dtype) -> np.ndarray:
     out = np.empty(shape, dtype)
     out.fill(value)
     return out
+
+
+def _centres(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(N, 2) centres of (N, 4) xyxy boxes."""
+    return 0.5 * (boxes[:, 0:2] + boxes[:, 2:4])
 
 
 def _nz(mask: NDArray[np.bool_]) -> _I64:
@@ -208,11 +213,17 @@ class ByteTracker:
             tab.clock[pool] = clock_now
             if cfg.cmc and high.size:     # camera motion from the boxes (tracking/cmc.py)
                 est = pool[~lost_mask]
-                dx, dy, _ = cmc.estimate_shift(tab.mean[est], boxes[high])
-                if dx or dy:
-                    moved = tab.mean[pool]
-                    cmc.apply_shift(moved, dx, dy)
-                    tab.mean[pool] = moved
+                zs = cx0 = cy0 = 0.0
+                if cfg.cmc_scale:     # shift plus zoom (camera walking forward)
+                    dx, dy, zs, cx0, cy0, _ = cmc.estimate_motion(tab.mean[est], boxes[high])
+                else:
+                    dx, dy, _ = cmc.estimate_shift(tab.mean[est], boxes[high])
+                if dx or dy or zs:
+                    moving = np.concatenate([pool, tracked[~act]]) if cfg.cmc_unconfirmed \
+                        else pool
+                    moved = tab.mean[moving]
+                    cmc.apply_motion(moved, dx, dy, zs, cx0, cy0)
+                    tab.mean[moving] = moved
         pred_mean = tab.mean[slots]
         pred_boxes = kalman.xyah_to_xyxy(pred_mean)
 
@@ -229,7 +240,7 @@ class ByteTracker:
                                stage, det_track)
             pairs1, free_pool, free_high = sp.stage(
                 np.arange(n_pool), high, True, cfg.match_thresh, MatchStage.HIGH,
-                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores))
+                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores, self._ocm(slots)))
             r_tracked = free_pool[~lost_mask[free_pool]]
             _, free_r, _ = sp.stage(r_tracked, low, False, LOW_MATCH_THRESH, MatchStage.LOW)
             newly_lost = slots[r_tracked[free_r]]
@@ -251,6 +262,12 @@ class ByteTracker:
             if cfg.score_cost_weight > 0.0 and cost1.size:
                 cost1 = cost1 + score_cost(pre_conf[:n_pool], scores[high],
                                            cfg.score_cost_weight)
+            if cfg.ocm_weight > 0.0 and cost1.size:    # OC-SORT direction (tracking/ocm.py)
+                hist, n_obs = self._ocm(pool)
+                tr, dc = np.indices(cost1.shape).reshape(2, -1)
+                cost1 = ocm.add_direction_term(
+                    cost1.reshape(-1), hist[tr], n_obs[tr], boxes[high][dc],
+                    scores[high][dc], cfg.ocm_weight).reshape(cost1.shape)
             same1 = self._same_class(trk_cls[:n_pool], classes[high])
             if use_app:
                 app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
@@ -299,7 +316,7 @@ class ByteTracker:
         ms = slots[matched_rows]
         if ms.size:
             z = kalman.xyxy_to_xyah(boxes[matched_dets])
-            nsa = 1.0 - scores[matched_dets] if cfg.nsa_kalman else None
+            nsa = 1.0 - cfg.nsa_strength * scores[matched_dets] if cfg.nsa_kalman else None
             tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa)
             if cfg.oc_reupdate:
                 self._reupdate(ms, z, since[matched_rows], prev_state[matched_rows], nsa)
@@ -313,6 +330,9 @@ class ByteTracker:
             tab.score[ms] = scores[matched_dets]
             tab.visibility[ms] = vis[matched_dets]
             tab.det_index[ms] = matched_dets
+            if cfg.ocm_weight > 0.0:
+                tab.dir_hist[ms], tab.dir_n[ms] = ocm.push(tab.dir_hist[ms], tab.dir_n[ms],
+                                                           _centres(boxes[matched_dets]))
         # re-found lost tracks, in stage-1 match order (by pool row), as the reference
         p1 = pairs1[:, 0]
         refind = pool[p1[lost_mask[p1]]] if p1.size else _EMPTY
@@ -462,6 +482,12 @@ class ByteTracker:
         tab.obs_cov[ms] = tab.cov[ms]
         tab.obs_z[ms] = z
 
+    def _ocm(self, slots: _I64) -> tuple[NDArray[np.float64], _I64] | None:
+        """The OCM centre histories of ``slots`` (None when ``ocm_weight`` is 0)."""
+        if self.cfg.ocm_weight <= 0.0:
+            return None
+        return self._table.dir_hist[slots], self._table.dir_n[slots]
+
     def _same_class(self, track_cls: _I64, det_cls: _I64) -> NDArray[np.bool_] | None:
         """(T, D) class agreement, or None when matching is class-agnostic."""
         if not self._gate_classes:
@@ -515,6 +541,8 @@ class ByteTracker:
         tab.tracklet_len[s] = 0
         tab.removed_at[s] = -1
         tab.det_index[s] = dets
+        tab.dir_hist[s] = _centres(boxes[dets])[:, None, :]
+        tab.dir_n[s] = 1
         if self.cfg.oc_reupdate:
             tab.obs_mean[s], tab.obs_cov[s] = tab.mean[s], tab.cov[s]
             tab.obs_z[s] = tab.mean[s, :4]
@@ -594,9 +622,11 @@ class _Stage1Cues:
 
     def __init__(self, cfg: TrackerConfig, trk_boxes: NDArray[np.float64],
                  det_boxes: NDArray[np.float64], trk_scores: NDArray[np.float64],
-                 det_scores: NDArray[np.float64]) -> None:
+                 det_scores: NDArray[np.float64],
+                 ocm_hist: tuple[NDArray[np.float64], _I64] | None = None) -> None:
         self.cfg, self.trk_boxes, self.det_boxes = cfg, trk_boxes, det_boxes
         self.trk_scores, self.det_scores = trk_scores, det_scores
+        self.ocm_hist = ocm_hist
 
     def before_fuse(self, tr: _I64, dc: _I64, dist: NDArray[np.float64]
                     ) -> NDArray[np.float64]:
@@ -607,10 +637,15 @@ class _Stage1Cues:
 
     def after_fuse(self, tr: _I64, dc: _I64, cost: NDArray[np.float64]) -> NDArray[np.float64]:
         w = self.cfg.score_cost_weight
-        if w <= 0.0:
-            return cost
-        return cost + w * np.abs(np.asarray(self.trk_scores, np.float64)[tr]
-                                 - np.asarray(self.det_scores, np.float64)[dc])
+        if w > 0.0:
+            cost = cost + w * np.abs(np.asarray(self.trk_scores, np.float64)[tr]
+                                     - np.asarray(self.det_scores, np.float64)[dc])
+        if self.ocm_hist is not None:
+            hist, n_obs = self.ocm_hist
+            cost = ocm.add_direction_term(cost, hist[tr], n_obs[tr], self.det_boxes[dc],
+                                          np.asarray(self.det_scores, np.float64)[dc],
+                                          self.cfg.ocm_weight)
+        return cost
 
 
 class _SparseStages:

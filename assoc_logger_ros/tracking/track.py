@@ -24,6 +24,8 @@ _COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
     'removed_at': (np.int64, ()), 'det_index': (np.int64, ()),
     # state right after the last matched detection, and that detection (xyah): OC-SORT ORU
     'obs_mean': (np.float64, (8,)), 'obs_cov': (np.float64, (3, 4)), 'obs_z': (np.float64, (4,)),
+    # last matched centres, oldest first, and how many are real: OCM direction (ocm_weight)
+    'dir_hist': (np.float64, (3, 2)), 'dir_n': (np.int64, ()),
 }
 
 
@@ -76,6 +78,8 @@ class TrackTable:
     obs_mean: NDArray[np.float64]
     obs_cov: NDArray[np.float64]
     obs_z: NDArray[np.float64]
+    dir_hist: NDArray[np.float64]
+    dir_n: NDArray[np.int64]
 
     def __init__(self, capacity: int = 64) -> None:
         self._cap = 0
