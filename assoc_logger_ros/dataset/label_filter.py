@@ -58,17 +58,18 @@ class LabelRule:
                    if '_ctx_' in f.name)
 
 
-# The recommended preset: thresholds chosen on MOT17 train (greedy, keeping >= 95% of the right
-# labels under both definitions); docs/labels.md has the figures it reaches, also on sequences
+# The recommended preset: thresholds chosen on MOT17 train replayed with the current tracker
+# defaults (bench/label_quality.py --tune-all: greedy, keeping >= 95% of the right labels under
+# both definitions); docs/labels.md has the figures it reaches, also on sequences
 # it was not tuned on. Its ctx_* thresholds make ``filter`` read the whole session first.
 PRESETS: dict[str, LabelRule] = {
-    'recommended': LabelRule(min_row_margin=0.18, min_col_margin=0.24, min_pair_iou=0.38,
-                             max_since_update=6.0, min_height_ratio=0.87, max_height_ratio=1.15,
-                             max_rival_track_iou=0.79, max_rival_det_iou=0.81,
-                             max_ctx_resid=0.22, max_ctx_resid_prev=0.21,
-                             min_ctx_rival_fit=0.13, min_ctx_window_col_margin=-0.06,
-                             min_ctx_window_row_margin=-0.09, min_ctx_window_rival_fit=0.09,
-                             max_ctx_window_rival_track_iou=0.8),
+    'recommended': LabelRule(min_row_margin=0.18, min_col_margin=0.22, min_pair_iou=0.66,
+                             max_since_update=7.0, min_height_ratio=0.86,
+                             max_rival_det_iou=0.8, min_ctx_rival_fit=0.08,
+                             min_ctx_window_col_margin=0.1, min_ctx_window_row_margin=-0.2,
+                             min_ctx_window_rival_fit=0.09,
+                             max_ctx_window_rival_det_iou=0.82,
+                             max_ctx_window_rival_track_iou=0.81),
     # the previous preset (per-frame keys only), for samples read one at a time
     'per-frame': LabelRule(min_row_margin=0.15, min_col_margin=0.2, max_since_update=4.0,
                            min_height_ratio=0.9, max_height_ratio=1.15,
