@@ -26,6 +26,7 @@ from assoc_logger_ros.dataset.store import (
     staged_output,
     unusable_reason,
 )
+from assoc_logger_ros.dataset.track_context import context_by_record
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.atomic import TMP_SUFFIX, write_atomic
 from assoc_logger_ros.recording.confine import open_regular
@@ -59,7 +60,7 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     pairs = {'matched': 0, 'ignored': 0}
     placed: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
-    context = _context(ds.records, ds.load, rule)
+    context = context_by_record(ds.records, ds.load, rule)
     with staged_output(out) as dst:
         for rec in keep:
             try:
@@ -85,15 +86,6 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
             'pairs_ignored': pairs['ignored'], 'rejected': _reasons(drop), 'skipped': skipped,
             'manifest_problems': ds.problems}
 
-
-def _context(records: list[dict[str, Any]], load: Any, rule: LabelRule | None
-             ) -> dict[int, dict[str, np.ndarray]]:
-    """Session-level ``ctx_*`` evidence by ``id(record)`` when ``rule`` reads it (one pass)."""
-    if rule is None or not rule.needs_context():
-        return {}
-    from assoc_logger_ros.dataset.track_context import records_context
-    by_pos = records_context(records, load)
-    return {id(records[i]): v for i, v in by_pos.items()}
 
 
 def _is_sample_file(name: str) -> bool:

@@ -262,3 +262,16 @@ def records_context(records: Sequence[Mapping[str, Any]],
     for ctx in sessions.values():
         out.update(ctx.compute())
     return out
+
+
+def context_by_record(records: list[dict[str, Any]],
+                      load: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+                      rule: Any) -> dict[int, dict[str, np.ndarray]]:
+    """``ctx_*`` arrays by ``id(record)`` when ``rule`` reads them (one pass), else ``{}``.
+
+    What ``filter`` needs on both layouts: ``rule`` is a ``LabelRule`` or None.
+    """
+    if rule is None or not rule.needs_context():
+        return {}
+    by_pos = records_context(records, load)
+    return {id(records[i]): v for i, v in by_pos.items()}

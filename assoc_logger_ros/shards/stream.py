@@ -108,12 +108,13 @@ def iter_samples(shards: str | os.PathLike[str] | Iterable[str | os.PathLike[str
 
     items: Iterator[tuple[str, Sample]] = source()
     if shuffle_buffer > 0:
-        items = _shuffled(items, shuffle_buffer, np.random.default_rng([seed, epoch, slot]))
+        items = shuffled(items, shuffle_buffer, np.random.default_rng([seed, epoch, slot]))
     for key, sample in items:
         yield (key, sample) if with_key else sample
 
 
-def _shuffled(items: Iterator[Any], size: int, rng: np.random.Generator) -> Iterator[Any]:
+def shuffled(items: Iterator[Any], size: int, rng: np.random.Generator) -> Iterator[Any]:
+    """Items in a shuffle-buffer order: a random slot of a ``size`` buffer out per item in."""
     buf: list[Any] = []
     for item in items:
         if len(buf) < size:

@@ -18,6 +18,7 @@ import numpy as np
 from assoc_logger_ros.dataset.label_filter import LabelRule, relabel
 from assoc_logger_ros.dataset.select import Criteria, split
 from assoc_logger_ros.dataset.store import DatasetError, staged_output
+from assoc_logger_ros.dataset.track_context import context_by_record
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.npzfile import encode
 from assoc_logger_ros.recording.schema import sample_name
@@ -76,7 +77,7 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
     pairs = {'matched': 0, 'ignored': 0}
     skipped: list[tuple[str, str]] = []
     n = 0
-    context = _context(source.records, lambda r: decode(source.read_bytes(r)), rule)
+    context = context_by_record(source.records, lambda r: decode(source.read_bytes(r)), rule)
     with staged_output(out) as dst:
         ensure_marker(dst)
         sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
@@ -109,15 +110,6 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
                 'manifest_problems': list(source.problems), 'skipped': skipped,
                 'index': _write_index(dst, index)}
 
-
-def _context(records: list[dict[str, Any]], load: Any, rule: LabelRule | None
-             ) -> dict[int, dict[str, np.ndarray]]:
-    """Session-level ``ctx_*`` evidence by ``id(record)`` when ``rule`` reads it (one pass)."""
-    if rule is None or not rule.needs_context():
-        return {}
-    from assoc_logger_ros.dataset.track_context import records_context
-    by_pos = records_context(records, load)
-    return {id(records[i]): v for i, v in by_pos.items()}
 
 
 def _compressed(content: bytes) -> bool:

@@ -44,30 +44,11 @@ def estimate_shift(track_xyah: _F64, det_xyxy: _F64) -> tuple[float, float, int]
     Returns:
         ``(dx, dy, inliers)``; ``(0.0, 0.0, 0)`` when there is no reliable consensus.
     """
-    t = np.asarray(track_xyah, np.float64)
-    d = np.asarray(det_xyxy, np.float64).reshape(-1, 4)
-    n_t, n_d = t.shape[0], d.shape[0]
-    if n_t < MIN_PAIRS or n_d < MIN_PAIRS:
+    pairs = _pairs(track_xyah, det_xyxy)
+    if pairs is None:
         return _NONE
-    tc = t[:, 0:2]
-    dc = 0.5 * (d[:, 0:2] + d[:, 2:4])
-    if n_t * n_d <= DENSE_MAX_PAIRS:
-        dist2 = ((tc[:, 0:1] - dc[:, 0]) ** 2) + ((tc[:, 1:2] - dc[:, 1]) ** 2)
-        t2d, d2t = dist2.argmin(axis=1), dist2.argmin(axis=0)
-    else:
-        t2d = cKDTree(dc).query(tc)[1]
-        d2t = cKDTree(tc).query(dc)[1]
-    rows = (d2t[t2d] == np.arange(n_t)).nonzero()[0]      # mutually nearest
-    cols = t2d[rows]
-    disp = dc[cols] - tc[rows]
-    h = np.maximum(t[rows, 3], 1e-6)
-    ratio = (d[cols, 3] - d[cols, 1]) / h
-    ok = ((np.hypot(disp[:, 0], disp[:, 1]) <= PAIR_GATE * h)
-          & (ratio <= HEIGHT_RATIO) & (ratio >= 1.0 / HEIGHT_RATIO))
-    n_ok = int(np.count_nonzero(ok))
-    if n_ok < MIN_PAIRS:
-        return _NONE
-    disp, h = disp[ok], h[ok]
+    _, disp, h = pairs
+    n_ok = disp.shape[0]
     srt = np.sort(disp, axis=0)           # np.median, without its overhead (hot path)
     med = 0.5 * (srt[(n_ok - 1) // 2] + srt[n_ok // 2])
     inl = (np.abs(disp - med) <= INLIER_TOL * h[:, None]).all(axis=1)
@@ -106,7 +87,7 @@ def _pairs(track_xyah: _F64, det_xyxy: _F64) -> tuple[_F64, _F64, _F64] | None:
     else:
         t2d = cKDTree(dc).query(tc)[1]
         d2t = cKDTree(tc).query(dc)[1]
-    rows = (d2t[t2d] == np.arange(n_t)).nonzero()[0]
+    rows = (d2t[t2d] == np.arange(n_t)).nonzero()[0]      # mutually nearest
     cols = t2d[rows]
     disp = dc[cols] - tc[rows]
     h = np.maximum(t[rows, 3], 1e-6)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from assoc_logger_ros.shards.stream import shuffled
 from assoc_logger_ros.training import data
 from assoc_logger_ros.training.model import torch
 
@@ -203,7 +204,7 @@ class ExampleStream(torch.utils.data.IterableDataset):
         if self.shuffle_buffer > 0:
             slot = self.rank * workers + worker
             rng = np.random.default_rng([self.seed, self.epoch, slot])
-            batches = _windowed(_shuffled(exs, self.shuffle_buffer, rng), self.batch_size,
+            batches = _windowed(shuffled(exs, self.shuffle_buffer, rng), self.batch_size,
                                 self.bucket, rng)
         else:
             batches = _sequential(exs, self.batch_size)
@@ -246,19 +247,6 @@ def _has_unknown_tracks(labeler: data.Labeler, session: str, s: dict[str, np.nda
     ids = np.asarray(s['track_ids'], np.int64)
     states = np.asarray(s.get('track_states', np.ones(ids.size, np.int8)))
     return any(int(t) not in known for t in ids[states != data.NEW_STATE])
-
-
-def _shuffled(items: Iterator[Any], size: int, rng: np.random.Generator) -> Iterator[Any]:
-    buf: list[Any] = []
-    for item in items:
-        if len(buf) < size:
-            buf.append(item)
-            continue
-        j = int(rng.integers(size))
-        yield buf[j]
-        buf[j] = item
-    rng.shuffle(buf)
-    yield from buf
 
 
 def _sequential(items: Iterator[data.Example], size: int) -> Iterator[list[data.Example]]:
