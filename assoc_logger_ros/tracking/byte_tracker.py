@@ -68,11 +68,6 @@ def _filled(shape, value, dtype) -> np.ndarray:
     return out
 
 
-def _centres(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(N, 2) centres of (N, 4) xyxy boxes."""
-    return 0.5 * (boxes[:, 0:2] + boxes[:, 2:4])
-
-
 def _nz(mask: NDArray[np.bool_]) -> _I64:
     """Indices of True entries of a 1-D mask (cheaper than np.flatnonzero)."""
     return mask.nonzero()[0]
@@ -332,7 +327,7 @@ class ByteTracker:
             tab.det_index[ms] = matched_dets
             if cfg.ocm_weight > 0.0:
                 tab.dir_hist[ms], tab.dir_n[ms] = ocm.push(tab.dir_hist[ms], tab.dir_n[ms],
-                                                           _centres(boxes[matched_dets]))
+                                                           ocm.centres(boxes[matched_dets]))
         # re-found lost tracks, in stage-1 match order (by pool row), as the reference
         p1 = pairs1[:, 0]
         refind = pool[p1[lost_mask[p1]]] if p1.size else _EMPTY
@@ -541,8 +536,9 @@ class ByteTracker:
         tab.tracklet_len[s] = 0
         tab.removed_at[s] = -1
         tab.det_index[s] = dets
-        tab.dir_hist[s] = _centres(boxes[dets])[:, None, :]
-        tab.dir_n[s] = 1
+        if self.cfg.ocm_weight > 0.0:     # OCM centre history (unused otherwise)
+            tab.dir_hist[s] = ocm.centres(boxes[dets])[:, None, :]
+            tab.dir_n[s] = 1
         if self.cfg.oc_reupdate:
             tab.obs_mean[s], tab.obs_cov[s] = tab.mean[s], tab.cov[s]
             tab.obs_z[s] = tab.mean[s, :4]

@@ -44,7 +44,11 @@ def estimate_shift(track_xyah: _F64, det_xyxy: _F64) -> tuple[float, float, int]
     Returns:
         ``(dx, dy, inliers)``; ``(0.0, 0.0, 0)`` when there is no reliable consensus.
     """
-    pairs = _pairs(track_xyah, det_xyxy)
+    return _shift(_pairs(track_xyah, det_xyxy))
+
+
+def _shift(pairs: tuple[_F64, _F64, _F64] | None) -> tuple[float, float, int]:
+    """:func:`estimate_shift` from the reliable pairs :func:`_pairs` found."""
     if pairs is None:
         return _NONE
     _, disp, h = pairs
@@ -122,9 +126,9 @@ def estimate_motion(track_xyah: _F64, det_xyxy: _F64
     whenever significant lost 0.5 HOTA on MOT17: walkers' own motion passed as zoom).
     Otherwise the result is :func:`estimate_shift`'s with ``s = 0``.
     """
-    dx, dy, n = estimate_shift(track_xyah, det_xyxy)
-    pairs = None if n else _pairs(track_xyah, det_xyxy)
-    if pairs is None:
+    pairs = _pairs(track_xyah, det_xyxy)
+    dx, dy, n = _shift(pairs)
+    if n or pairs is None:
         return dx, dy, 0.0, 0.0, 0.0, n
     p, v, h = pairs
     n_ok = p.shape[0]

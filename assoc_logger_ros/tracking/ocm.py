@@ -22,6 +22,11 @@ MIN_MOVE = 0.05      # a direction only from a move of at least this times the b
 _F64 = NDArray[np.float64]
 
 
+def centres(boxes: _F64) -> _F64:
+    """(N, 2) centres of (N, 4) xyxy boxes."""
+    return 0.5 * (boxes[:, 0:2] + boxes[:, 2:4])
+
+
 def direction_term(hist: _F64, n_obs: NDArray[np.int64], det_centre: _F64,
                    det_score: _F64, weight: float, det_height: _F64 | None = None) -> _F64:
     """Per pair (aligned arrays): the OCM cost change (negative: the direction agrees).
@@ -49,8 +54,8 @@ def direction_term(hist: _F64, n_obs: NDArray[np.int64], det_centre: _F64,
 def add_direction_term(cost: _F64, hist: _F64, n_obs: NDArray[np.int64], det_box: _F64,
                        det_score: _F64, weight: float) -> _F64:
     """``cost`` (aligned pairs) plus the term where the pair overlaps (cost below 1)."""
-    centre = 0.5 * (det_box[:, 0:2] + det_box[:, 2:4])
-    term = direction_term(hist, n_obs, centre, det_score, weight, det_box[:, 3] - det_box[:, 1])
+    term = direction_term(hist, n_obs, centres(det_box), det_score, weight,
+                          det_box[:, 3] - det_box[:, 1])
     return np.where(cost < 1.0, cost + term, cost)
 
 
