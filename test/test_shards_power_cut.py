@@ -44,8 +44,8 @@ def crashed(tmp_path_factory):
     ensure_marker(d)
     samples: dict[str, bytes] = {}
     sink = ShardSink(d, shard_bytes=60_000, sync_period_s=3600.0)
-    i = 0
-    while len(sink.finished) < 2:
+
+    def append(i: int) -> None:
         arrays = build(make_snapshot(6, 7, seed=i, frame_idx=i, embed_dim=16), 'cut',
                        {'source': 'test'}, 16).arrays
         npz = encode(arrays)
@@ -53,6 +53,10 @@ def crashed(tmp_path_factory):
         key = layout.sample_key('cut', i, i)
         sink.append(key, npz, manifest.dumps(rec).rstrip('\n').encode(), rec)
         samples[key] = npz
+
+    i = 0
+    while len(sink.finished) < 2:
+        append(i)
         i += 1
     sink.finish()
     sink.shard_bytes = 1 << 30        # the next shard stays open
@@ -60,13 +64,7 @@ def crashed(tmp_path_factory):
         if j == 5:
             sink.sync()
             synced = sink.open_bytes
-        arrays = build(make_snapshot(6, 7, seed=i, frame_idx=i, embed_dim=16), 'cut',
-                       {'source': 'test'}, 16).arrays
-        npz = encode(arrays)
-        rec = manifest.record_from_arrays(arrays, sample_name(i), len(npz))
-        key = layout.sample_key('cut', i, i)
-        sink.append(key, npz, manifest.dumps(rec).rstrip('\n').encode(), rec)
-        samples[key] = npz
+        append(i)
         i += 1
     entries = list(sink._entries)
     written = sink.open_bytes
