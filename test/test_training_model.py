@@ -112,6 +112,20 @@ def test_padding_does_not_change_scores(tiny_model, arch, loss):
     np.testing.assert_allclose(alone, padded, atol=1e-5)
 
 
+def _assert_runtime_matches(model, lc, examples) -> list[np.ndarray]:
+    """The onnxruntime lc gives the torch model's probabilities on each example (returned)."""
+    out = []
+    for ex in examples:
+        b = {k: torch.from_numpy(v) for k, v in data.collate([ex]).items()}
+        with torch.no_grad():
+            want = model(*(b[k] for k in INPUT_KEYS)).numpy()[0]
+        got = lc.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
+                               ex.mask)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        out.append(got)
+    return out
+
+
 def test_onnx_runtime_matches_torch(tiny_model):
     """The exported graph on onnxruntime gives the trained model's probabilities."""
     model_dir, samples = tiny_model
@@ -121,14 +135,8 @@ def test_onnx_runtime_matches_torch(tiny_model):
     model = build_model(cfg, card['normalisation'], 16)
     model.load_state_dict(ck['best_state'])
     model.eval()
-    lc = LearnedCost(model_dir, 0.5)
-    for ex in data.load_examples([samples], embed_dim=16)[:20]:
-        b = {k: torch.from_numpy(v) for k, v in data.collate([ex]).items()}
-        with torch.no_grad():
-            want = model(*(b[k] for k in INPUT_KEYS)).numpy()[0]
-        got = lc.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
-                               ex.mask)
-        np.testing.assert_allclose(got, want, atol=1e-5)
+    _assert_runtime_matches(model, LearnedCost(model_dir, 0.5),
+                            data.load_examples([samples], embed_dim=16)[:20])
 
 
 def _run_scene(tmp_path, model_dir, weight, name, seed=5):
@@ -321,13 +329,7 @@ def test_gated_export_scores_only_gated_pairs(tiny_model, tmp_path):
     lc = LearnedCost(out, 0.5)
     examples = data.load_examples([samples], embed_dim=16)[:20]
     assert any(0 < ex.mask.sum() < ex.mask.size for ex in examples)
-    for ex in examples:
-        b = {k: torch.from_numpy(v) for k, v in data.collate([ex]).items()}
-        with torch.no_grad():
-            want = model(*(b[k] for k in INPUT_KEYS)).numpy()[0]
-        got = lc.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
-                               ex.mask)
-        np.testing.assert_allclose(got, want, atol=1e-5)
+    for ex, got in zip(examples, _assert_runtime_matches(model, lc, examples)):
         assert np.all(got[ex.mask <= 0] < 1e-6)
     ex = examples[0]        # nothing gated: every detection "no match", no failure
     got = lc.probabilities(ex.track_feat, ex.track_emb, ex.det_feat, ex.det_emb, ex.cost,
