@@ -27,8 +27,11 @@ Rows (each timed once, in the same run, directory first):
   sessions), in process and as the CLI end to end (interpreter start and imports included).
 
 Goals (issue 13): shards >= 5x faster full pass; Parquet inspect < 5 s at 1M rows.
-Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 100000] [--skip-cold]
-[--skip-numpy]`` (the slow rows off at scale; disk: about 2.5x the directory's size).
+Run: ``nice .venv/bin/python bench/shards_bench.py [--samples 1000000] [--dir-subset 10000]
+[--skip-cold] [--skip-numpy]`` (the slow rows off at scale; disk: about 2.5x the directory's
+size). ``--dir-subset K`` times the directory's read and trainer-input rows on every
+(N/K)-th sample of the full directory, the shard rows stay on all N; at N >= ``--index-rows``
+the last row is the CLI ``inspect`` of the shards' own index instead of a synthetic one.
 """
 
 from __future__ import annotations
@@ -130,11 +133,17 @@ def timed(fn, *args, **kw) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
-def dir_pass(d: Path) -> int:
-    """The seed-style full pass: manifest order, np.load per file, every array read."""
+def dir_pass(d: Path, stride: int = 1) -> int:
+    """The seed-style full pass: manifest order, np.load per file, every array read.
+
+    ``stride`` > 1 reads every ``stride``-th sample only (a rate measured across the whole
+    directory when a full seed-style pass would take hours).
+    """
     n = 0
     with open(d / 'manifest.jsonl', encoding='utf-8') as fh:
-        for line in fh:
+        for i, line in enumerate(fh):
+            if i % stride:
+                continue
             with np.load(d / json.loads(line)['npz']) as z:
                 sample = {k: z[k] for k in z.files}
             n += len(sample) > 0
@@ -145,6 +154,21 @@ def dir_fast_pass(d: Path) -> int:
     """The directory read with the shards' fast decoder (separates format from decoder)."""
     from assoc_logger_ros.shards.source import open_source
     return sum(1 for _, arrays, _ in open_source(d).iter_loaded() if arrays)
+
+
+def link_subset(src: Path, dst: Path, stride: int) -> int:
+    """Every ``stride``-th sample of ``src`` hard-linked into the directory ``dst``."""
+    dst.mkdir()
+    n = 0
+    with open(src / 'manifest.jsonl', encoding='utf-8') as fh, \
+            open(dst / 'manifest.jsonl', 'w', encoding='utf-8') as out:
+        for i, line in enumerate(fh):
+            if i % stride == 0:
+                name = json.loads(line)['npz']
+                os.link(src / name, dst / name)
+                out.write(line)
+                n += 1
+    return n
 
 
 def shard_pass(d: Path, decoder: str) -> int:
@@ -222,6 +246,11 @@ def main() -> int:
     parser.add_argument('--skip-numpy', action='store_true',
                         help='no shard pass through np.load (the format alone; slow)')
     parser.add_argument('--index-rows', type=int, default=1_000_000)
+    parser.add_argument('--dir-subset', type=int, default=0,
+                        help='time the directory read and trainer-input rows on this many samples '
+                             'spread evenly over the directory (0: all; at 1M a seed-style pass '
+                             'takes hours here)')
+    parser.add_argument('--skip-trainer', action='store_true', help='no trainer-input rows')
     parser.add_argument('--validate', action='store_true',
                         help='also time the validating inspect (slow: every sample checked)')
     args = parser.parse_args()
@@ -267,27 +296,41 @@ def main() -> int:
         for f in ('fd', 'fs', 'fq'):
             shutil.rmtree(tmp / f, ignore_errors=True)
         print(rows[-1], flush=True)
-        t_dir, n = timed(dir_pass, src)
-        assert n == args.samples
-        base = args.samples / t_dir
-        warm = {'directory, fast decode': timed(dir_fast_pass, src)[0]}
+        stride = max(1, args.samples // args.dir_subset) if args.dir_subset else 1
+        sub = src
+        if stride > 1:
+            sub = tmp / 'dir_subset'
+            link_subset(src, sub, stride)
+        t_dir, n_sub = timed(dir_pass, src, stride)
+        what = f' ({n_sub} of {args.samples}, every {stride}th)' if stride > 1 else ''
+        base = n_sub / t_dir
+        rows.append((f'full pass warm: directory np.load per file{what} (samples/s)',
+                     f'{base:.0f}', '-', ''))
+        print(rows[-1], flush=True)
+        warm = {f'directory, fast decode{what}': (n_sub, timed(dir_fast_pass, sub)[0])}
         if not args.skip_numpy:
-            warm['shards, np.load'] = timed(shard_pass, sh, 'numpy')[0]
-        warm['shards, fast decode'] = timed(shard_pass, sh, 'fast')[0]
-        for name, t in warm.items():
+            warm['shards, np.load'] = (args.samples, timed(shard_pass, sh, 'numpy')[0])
+        warm['shards, fast decode, all samples'] = (args.samples,
+                                                    timed(shard_pass, sh, 'fast')[0])
+        for name, (n, t) in warm.items():
             rows.append((f'full pass warm: {name} (samples/s)', f'{base:.0f}',
-                         f'{args.samples / t:.0f}', f'{t_dir / t:.1f}x'))
+                         f'{n / t:.0f}', f'{n / t / base:.1f}x'))
         print(rows[-len(warm):], flush=True)
-        t_tdir, n_dir = timed(trainer_pass, src)
-        t_tsh, n_sh = timed(trainer_pass, sh)
-        assert n_dir == n_sh
-        t_tst, (n_read, n_st) = timed(stream_pass, sh, args.workers)
-        assert n_read == args.samples and n_st == n_dir, (n_read, n_st, n_dir)
-        for name, t in (('shards, in-memory recipe', t_tsh),
-                        (f'shards, --stream {args.workers} workers', t_tst)):
-            rows.append((f'trainer input: {name} (samples/s)', f'{args.samples / t_tdir:.0f}',
-                         f'{args.samples / t:.0f}', f'{t_tdir / t:.1f}x'))
-        print(rows[-2:], flush=True)
+        if not args.skip_trainer:
+            t_tdir, n_dir = timed(trainer_pass, sub)
+            base_t = n_sub / t_tdir
+            if stride == 1:
+                t_tsh, n_sh = timed(trainer_pass, sh)
+                assert n_dir == n_sh
+                rows.append(('trainer input: shards, in-memory recipe (samples/s)',
+                             f'{base_t:.0f}', f'{args.samples / t_tsh:.0f}',
+                             f'{t_tdir / t_tsh:.1f}x'))
+            t_tst, (n_read, n_st) = timed(stream_pass, sh, args.workers)
+            assert n_read == args.samples, (n_read, args.samples)
+            rows.append((f'trainer input: directory in-memory recipe{what} vs shards, --stream '
+                         f'{args.workers} workers, all samples (samples/s)', f'{base_t:.0f}',
+                         f'{args.samples / t_tst:.0f}', f'{args.samples / t_tst / base_t:.1f}x'))
+            print(rows[-2:], flush=True)
         if not args.skip_cold:
             evict(src)
             t_dir, _ = timed(dir_pass, src)
@@ -301,18 +344,21 @@ def main() -> int:
                              f'{t_dir / t:.1f}x'))
             print(rows[-2:], flush=True)
         shutil.rmtree(src)
-        shutil.rmtree(sh)
-        big = tmp / 'million'
-        t_make, _ = timed(million_index, big, args.index_rows)
+        big = sh
+        if args.samples < args.index_rows:
+            shutil.rmtree(sh)
+            big = tmp / 'million'
+            million_index(big, args.index_rows)
         t_in, s = timed(summarize_any, big, load=False)
-        assert s['samples'] == args.index_rows and s.get('index') == 'parquet'
+        n_big = args.samples if big == sh else args.index_rows
+        assert s['samples'] == n_big and s.get('index') == 'parquet'
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, '-m', 'assoc_logger_ros', 'inspect',
                                '--no-validate', str(big)], capture_output=True, text=True,
                               cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         t_cli = time.perf_counter() - t0
         assert proc.returncode == 0, proc.stderr
-        rows.append((f'inspect --no-validate, {args.index_rows} rows Parquet (s)', '-',
+        rows.append((f'inspect --no-validate, {n_big} rows Parquet (s)', '-',
                      f'{t_in:.2f}', f'CLI end to end {t_cli:.2f} s'))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,6 +5,7 @@
 #   bash scripts/setup.sh --train  # also the training extras (requirements/train.in: torch CPU)
 #   bash scripts/setup.sh --ros-tools   # also the real ros2 CLI / launch_ros from ../shared/ros2-cli
 #                                       # (scripts/install_ros_tools.sh; scripts/test.sh passes it)
+#   bash scripts/setup.sh --fleet  # also Ray Data (requirements/fleet.in; scripts/test.sh passes it)
 #
 # Route A (a sourced ROS 2 whose python3 imports rclpy and vision_msgs, ROS_DISTRO set):
 #   a venv with --system-site-packages gets the missing pure-Python deps and this package.
@@ -23,11 +24,13 @@ set -euo pipefail
 
 TRAIN=0
 ROS_TOOLS=0
+FLEET=0
 for arg in "$@"; do
     case $arg in
         --train) TRAIN=1 ;;
         --ros-tools) ROS_TOOLS=1 ;;
-        *) printf 'setup: ERROR: unknown option %s (known: --train, --ros-tools)\n' "$arg" >&2; exit 2 ;;
+        --fleet) FLEET=1 ;;
+        *) printf 'setup: ERROR: unknown option %s (known: --train, --ros-tools, --fleet)\n' "$arg" >&2; exit 2 ;;
     esac
 done
 
@@ -249,6 +252,21 @@ if [ "$TRAIN" = 1 ]; then
     fi
 fi
 # ---------------------------------------------------------------- ros2 run / launch_ros layout
+# ---------------------------------------------------------------- fleet-engine extras
+if [ "$FLEET" = 1 ]; then
+    FLEET_KEY=$(printf '%s %s\n' "$ENV_KEY" "$(hash_files "$REQ/fleet.in")" | sha256sum | cut -c1-32)
+    FLEET_STAMP=$VENV/.assoc-fleet-stamp
+    if [ "${ASSOC_SETUP_FORCE:-0}" = 1 ] || [ "$(cat "$FLEET_STAMP" 2>/dev/null)" != "$FLEET_KEY" ]; then
+        T1=$(date +%s)
+        say 'installing the fleet-engine extras (requirements/fleet.in: Ray Data)'
+        quiet fleet-pip "$VENV/bin/python" -m pip install --disable-pip-version-check \
+            -c "$REQ/constraints.txt" -r "$REQ/fleet.in"
+        quiet fleet-check "$VENV/bin/python" -c 'import ray.data'
+        echo "$FLEET_KEY" >"$FLEET_STAMP"
+        say "fleet-engine extras ready ($(($(date +%s) - T1)) s)"
+    fi
+fi
+
 # pip puts console scripts in $VENV/bin; `ros2 run` and launch_ros look in
 # <prefix>/lib/<package>/ (setup.cfg's install_scripts only applies under colcon): copy them
 # there. On the system route, `source .venv/bin/activate` also puts the venv on the ament and

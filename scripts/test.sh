@@ -14,12 +14,14 @@ VENV=${ASSOC_VENV:-$ROOT/.venv}
 
 # --train: torch for the training tests. --ros-tools: the real ros2 CLI / launch_ros from
 # ../shared/ros2-cli when it is there (the tests that need them skip with the reason
-# otherwise). A plain setup.sh installs neither.
-bash "$ROOT/scripts/setup.sh" --train --ros-tools
+# otherwise). --fleet: Ray Data for test_shards_fleet (ASSOC_REQUIRE_FLEET=1: fails, not skips,
+# without it). A plain setup.sh installs none of them.
+bash "$ROOT/scripts/setup.sh" --train --ros-tools --fleet
 
 cd "$ROOT"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ASSOC_REQUIRE_TRAIN=${ASSOC_REQUIRE_TRAIN:-1}
+export ASSOC_REQUIRE_FLEET=${ASSOC_REQUIRE_FLEET:-1}
 set +e
 timeout -k 30 -s INT "${ASSOC_TEST_TIMEOUT:-1500}" \
     "$VENV/bin/python" -m pytest -q --durations=10 "$@"
