@@ -103,6 +103,10 @@ def configurations() -> dict[str, TrackerConfig]:
                            'ocr_thresh': 0.3},
         'ocr_thresh=0.5': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
                            'ocr_thresh': 0.5},
+        'ocr_thresh=0.7': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                           'ocr_thresh': 0.7},
+        'nsa_strength=0.1': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
+                             'nsa_kalman': True, 'nsa_strength': 0.1},
         'nsa_strength=0.25': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
                               'nsa_kalman': True, 'nsa_strength': 0.25},
     }
