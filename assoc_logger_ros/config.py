@@ -224,6 +224,11 @@ class TrackerConfig(_Validated):
         0.0, 'OC-SORT velocity-direction consistency in stage 1: the cost of an overlapping '
         'pair drops by this times score times the agreement of the recent track direction with '
         'the direction to the detection (rises when it lies behind); 0: off.', lo=0.0, hi=1.0)
+    ocr_thresh: float = _param(
+        0.0, 'OC-SORT observation-centric recovery (OCR): after stage 2, the pool tracks still '
+        'unmatched are matched once more by the IoU of their LAST OBSERVED box (not the '
+        'prediction) with the high-score detections left over, accepting IoU above this; '
+        '0: off (OC-SORT uses 0.3).', lo=0.0, hi=1.0)
     score_cost_weight: float = _param(
         0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
         'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)

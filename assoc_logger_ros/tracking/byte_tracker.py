@@ -238,7 +238,10 @@ class ByteTracker:
                 cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores, self._ocm(slots)))
             r_tracked = free_pool[~lost_mask[free_pool]]
             _, free_r, _ = sp.stage(r_tracked, low, False, LOW_MATCH_THRESH, MatchStage.LOW)
-            newly_lost = slots[r_tracked[free_r]]
+            free_high, ocr_rows = self._recover(
+                pool, lost_mask, free_pool, r_tracked[free_r], high, free_high, boxes, trk_cls,
+                classes, stage, det_track)
+            newly_lost = slots[np.setdiff1d(r_tracked[free_r], ocr_rows)]
             rest = high[free_high]
             _, free_unc, free_rest = sp.stage(np.arange(n_pool, n_trk), rest, True,
                                               UNCONFIRMED_MATCH_THRESH, MatchStage.UNCONFIRMED)
@@ -290,7 +293,10 @@ class ByteTracker:
             _, free_r, _ = self._stage(
                 iou_cost[r_tracked][:, low], same2, LOW_MATCH_THRESH, r_tracked, low,
                 MatchStage.LOW, cost_all, mask_all, stage, det_track)
-            newly_lost = slots[r_tracked[free_r]]
+            free_high, ocr_rows = self._recover(
+                pool, lost_mask, free_pool, r_tracked[free_r], high, free_high, boxes, trk_cls,
+                classes, stage, det_track)
+            newly_lost = slots[np.setdiff1d(r_tracked[free_r], ocr_rows)]
 
             # step 3: unconfirmed vs remaining high dets, IoU fused with score at 0.7
             rest = high[free_high]
@@ -315,6 +321,8 @@ class ByteTracker:
             tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa)
             if cfg.oc_reupdate:
                 self._reupdate(ms, z, since[matched_rows], prev_state[matched_rows], nsa)
+            elif cfg.ocr_thresh > 0.0:      # OCR needs the last observation only
+                tab.obs_z[ms] = z
             tab.clock[ms] = clock_now
             was_tracked = prev_state[matched_rows] == _TRACKED
             tab.tracklet_len[ms] = np.where(was_tracked, tab.tracklet_len[ms] + 1, 0)
@@ -331,6 +339,8 @@ class ByteTracker:
         # re-found lost tracks, in stage-1 match order (by pool row), as the reference
         p1 = pairs1[:, 0]
         refind = pool[p1[lost_mask[p1]]] if p1.size else _EMPTY
+        if ocr_rows.size:      # lost tracks re-found by OCR, after the stage-1 ones
+            refind = np.concatenate([refind, pool[ocr_rows[lost_mask[ocr_rows]]]])
         tab.state[newly_lost] = _LOST
         dead_unc = slots[n_pool + free_unc]
         tab.state[dead_unc] = _REMOVED
@@ -477,6 +487,38 @@ class ByteTracker:
         tab.obs_cov[ms] = tab.cov[ms]
         tab.obs_z[ms] = z
 
+    def _recover(self, pool: _I64, lost_mask: NDArray[np.bool_], free_pool: _I64,
+                 tracked_left: _I64, high: _I64, free_high: _I64, boxes: NDArray[np.float64],
+                 trk_cls: _I64, classes: _I64,
+                 stage: NDArray[np.int8], det_track: _I64) -> tuple[_I64, _I64]:
+        """OC-SORT OCR: unmatched pool tracks' last observed box vs the leftover high dets.
+
+        A prediction that drifted during an occlusion (or a non-linear turn) misses the person
+        it lost; the box where it was last seen often still overlaps. Plain IoU, limit
+        ``1 - ocr_thresh``; matches count as stage 1 (cost/mask matrices untouched).
+        ``tracked_left`` are the tracked rows stage 2 left (the rest of ``free_pool`` are lost
+        rows). Returns the high dets still free (indices into ``high``) and the pool rows matched.
+        """
+        cfg = self.cfg
+        if cfg.ocr_thresh <= 0.0 or not free_high.size or not free_pool.size:
+            return free_high, _EMPTY
+        lost_left = free_pool[lost_mask[free_pool]]
+        rows = np.concatenate([tracked_left, lost_left])
+        if not rows.size:
+            return free_high, _EMPTY
+        dets = high[free_high]
+        obs = kalman.xyah_to_xyxy(self._table.obs_z[pool[rows]])
+        cost = iou_distance(obs, boxes[dets], pixel_offset=cfg.iou_pixel_offset)
+        same = self._same_class(trk_cls[rows], classes[dets])
+        if same is not None:
+            cost = np.where(same, cost, 1.0)
+        r, c = assign(cost, 1.0 - cfg.ocr_thresh)[0].T
+        if not r.size:
+            return free_high, _EMPTY
+        stage[dets[c]] = MatchStage.HIGH
+        det_track[dets[c]] = rows[r]
+        return np.delete(free_high, c), rows[r]
+
     def _ocm(self, slots: _I64) -> tuple[NDArray[np.float64], _I64] | None:
         """The OCM centre histories of ``slots`` (None when ``ocm_weight`` is 0)."""
         if self.cfg.ocm_weight <= 0.0:
@@ -541,6 +583,7 @@ class ByteTracker:
             tab.dir_n[s] = 1
         if self.cfg.oc_reupdate:
             tab.obs_mean[s], tab.obs_cov[s] = tab.mean[s], tab.cov[s]
+        if self.cfg.oc_reupdate or self.cfg.ocr_thresh > 0.0:
             tab.obs_z[s] = tab.mean[s, :4]
         return s
 

@@ -17,7 +17,7 @@ REFERENCE_SETTINGS: dict[str, Any] = {
     'output_box': 'kalman', 'track_buffer_min_frames': 0, 'oc_reupdate': False,
     'nsa_kalman': False, 'height_iou': False, 'score_cost_weight': 0.0,
     'output_lost_frames': 0, 'cmc': False, 'cmc_scale': False, 'nsa_strength': 1.0,
-    'ocm_weight': 0.0, 'cmc_unconfirmed': False,
+    'ocm_weight': 0.0, 'ocr_thresh': 0.0, 'cmc_unconfirmed': False,
 }
 
 
