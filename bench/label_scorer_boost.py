@@ -177,7 +177,7 @@ def main() -> int:
     parser.add_argument('--work', type=Path, default=Path('/tmp/label_quality'))
     parser.add_argument('--seqs', nargs='+', default=list(SEQS))
     parser.add_argument('--kept', type=float, nargs='+', default=[0.95, 0.96, 0.97])
-    parser.add_argument('--rounds', type=int, default=150)
+    parser.add_argument('--rounds', type=int, default=100)
     parser.add_argument('--depth', type=int, default=2)
     parser.add_argument('--lr', type=float, default=0.1)
     parser.add_argument('--pos-weight', type=float, default=10.0)
