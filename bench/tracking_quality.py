@@ -71,6 +71,7 @@ def configurations() -> dict[str, TrackerConfig]:
     """Every configuration of the table, by row name."""
     before = reference_config(frame_mode=False)
     rows = {'reference': reference_config(), 'before': before, 'defaults': TrackerConfig()}
+    now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}  # today's defaults
     candidates = {
         'output_box=detection': {'output_box': 'detection'},
         'track_buffer_min_frames=30': {'track_buffer_min_frames': 30},
@@ -89,26 +90,16 @@ def configurations() -> dict[str, TrackerConfig]:
         'hiou+cmc+nsa+buf30': {'height_iou': True, 'cmc': True, 'nsa_kalman': True,
                                'track_buffer_min_frames': 30},
         'hiou (former defaults)': {'height_iou': True},
-        'cmc_scale': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                      'cmc_scale': True},
-        'cmc_unconfirmed': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                            'cmc_unconfirmed': True},
-        'ocm_weight=0.2': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                           'ocm_weight': 0.2},
-        'ocm_weight=0.05': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                            'ocm_weight': 0.05},
-        'nsa_strength=0.5': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                             'nsa_kalman': True, 'nsa_strength': 0.5},
-        'ocr_thresh=0.3': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                           'ocr_thresh': 0.3},
-        'ocr_thresh=0.5': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                           'ocr_thresh': 0.5},
-        'ocr_thresh=0.7': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                           'ocr_thresh': 0.7},
-        'nsa_strength=0.1': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                             'nsa_kalman': True, 'nsa_strength': 0.1},
-        'nsa_strength=0.25': {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30,
-                              'nsa_kalman': True, 'nsa_strength': 0.25},
+        'cmc_scale': {**now, 'cmc_scale': True},
+        'cmc_unconfirmed': {**now, 'cmc_unconfirmed': True},
+        'ocm_weight=0.2': {**now, 'ocm_weight': 0.2},
+        'ocm_weight=0.05': {**now, 'ocm_weight': 0.05},
+        'nsa_strength=0.5': {**now, 'nsa_kalman': True, 'nsa_strength': 0.5},
+        'ocr_thresh=0.3': {**now, 'ocr_thresh': 0.3},
+        'ocr_thresh=0.5': {**now, 'ocr_thresh': 0.5},
+        'ocr_thresh=0.7': {**now, 'ocr_thresh': 0.7},
+        'nsa_strength=0.1': {**now, 'nsa_kalman': True, 'nsa_strength': 0.1},
+        'nsa_strength=0.25': {**now, 'nsa_kalman': True, 'nsa_strength': 0.25},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)

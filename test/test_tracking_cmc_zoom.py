@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_tracking_cmc import people, xyah
-from test_tracking_sparse import _FIELDS, crowd
+from test_tracking_sparse import _FIELDS, crowd, sparse_and_dense_runs
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import make_frame
-from assoc_logger_ros.tracking import byte_tracker, cmc, kalman, ocm
+from assoc_logger_ros.tracking import cmc, kalman, ocm
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
 
 
@@ -116,18 +116,12 @@ def test_ocm_term_rewards_the_direction_the_track_walks():
 
 def test_sparse_path_equals_dense_with_ocm(monkeypatch):
     """The OCM term is computed pair by pair on both paths: identical decisions."""
-    frames = crowd(np.random.default_rng(8), 150, 20)
-    runs = []
-    for sparse in (False, True):
-        monkeypatch.setattr(byte_tracker, 'SPARSE_MIN_PAIRS', 0 if sparse else 1 << 62)
-        tr = ByteTracker(TrackerConfig(frame_mode=True, ocm_weight=0.2))
-        runs.append([tr.update(f) for f in frames])
-    base = ByteTracker(TrackerConfig(frame_mode=True))
-    plain = [base.update(f) for f in frames]
+    sparse, dense, plain = sparse_and_dense_runs(
+        monkeypatch, crowd(np.random.default_rng(8), 150, 20), ocm_weight=0.2)
     assert any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
                or not np.array_equal(a.cost_matrix, b.cost_matrix)
-               for a, b in zip(runs[0], plain))
-    for a, b in zip(*runs):
+               for a, b in zip(dense, plain))
+    for a, b in zip(sparse, dense):
         for name in _FIELDS:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from test_tracking_sparse import _FIELDS, crowd
+from test_tracking_sparse import _FIELDS, crowd, sparse_and_dense_runs
 
 from assoc_logger_ros.config import TrackerConfig
 from assoc_logger_ros.frame import make_frame
-from assoc_logger_ros.tracking import byte_tracker
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
 from assoc_logger_ros.tracking.reference import reference_config
 
@@ -45,16 +44,10 @@ def test_ocr_is_off_in_the_reference_and_by_default():
 
 def test_sparse_path_equals_dense_with_ocr(monkeypatch):
     """OCR runs after both paths on the leftovers alone: identical decisions."""
-    frames = crowd(np.random.default_rng(8), 150, 20)
-    runs = []
-    for sparse in (False, True):
-        monkeypatch.setattr(byte_tracker, 'SPARSE_MIN_PAIRS', 0 if sparse else 1 << 62)
-        tr = ByteTracker(TrackerConfig(frame_mode=True, ocr_thresh=0.3))
-        runs.append([tr.update(f) for f in frames])
-    plain = ByteTracker(TrackerConfig(frame_mode=True))
-    base = [plain.update(f) for f in frames]
+    sparse, dense, base = sparse_and_dense_runs(
+        monkeypatch, crowd(np.random.default_rng(8), 150, 20), ocr_thresh=0.3)
     assert any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
-               for a, b in zip(runs[0], base))
-    for a, b in zip(*runs):
+               for a, b in zip(dense, base))
+    for a, b in zip(sparse, dense):
         for name in _FIELDS:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)

@@ -17,6 +17,17 @@ _FIELDS = ('track_ids', 'track_states', 'track_boxes', 'det_boxes', 'match_stage
            'output_det_index', 'removed_track_ids', 'cost_matrix', 'mask_matrix')
 
 
+def sparse_and_dense_runs(monkeypatch, frames: list, **settings) -> tuple[list, list, list]:
+    """The outputs of the sparse path, the dense path (both with ``settings``) and plain."""
+    runs = []
+    for sparse in (False, True):
+        monkeypatch.setattr(byte_tracker, 'SPARSE_MIN_PAIRS', 0 if sparse else 1 << 62)
+        tr = ByteTracker(TrackerConfig(frame_mode=True, **settings))
+        runs.append([tr.update(f) for f in frames])
+    plain = ByteTracker(TrackerConfig(frame_mode=True))
+    return runs[1], runs[0], [plain.update(f) for f in frames]
+
+
 def crowd(rng: np.random.Generator, n: int, frames: int, *, classes: int = 1,
           width: float = 1920.0, height: float = 1080.0) -> list:
     """People walking with noisy detections, misses, clutter and mixed scores."""
