@@ -133,6 +133,14 @@ def timed(fn, *args, **kw) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
+def every_nth(d: Path, stride: int):
+    """(manifest line, npz name) of every ``stride``-th sample of directory ``d``."""
+    with open(d / 'manifest.jsonl', encoding='utf-8') as fh:
+        for i, line in enumerate(fh):
+            if i % stride == 0:
+                yield line, json.loads(line)['npz']
+
+
 def dir_pass(d: Path, stride: int = 1) -> int:
     """The seed-style full pass: manifest order, np.load per file, every array read.
 
@@ -140,13 +148,10 @@ def dir_pass(d: Path, stride: int = 1) -> int:
     directory when a full seed-style pass would take hours).
     """
     n = 0
-    with open(d / 'manifest.jsonl', encoding='utf-8') as fh:
-        for i, line in enumerate(fh):
-            if i % stride:
-                continue
-            with np.load(d / json.loads(line)['npz']) as z:
-                sample = {k: z[k] for k in z.files}
-            n += len(sample) > 0
+    for _, name in every_nth(d, stride):
+        with np.load(d / name) as z:
+            sample = {k: z[k] for k in z.files}
+        n += len(sample) > 0
     return n
 
 
@@ -160,14 +165,11 @@ def link_subset(src: Path, dst: Path, stride: int) -> int:
     """Every ``stride``-th sample of ``src`` hard-linked into the directory ``dst``."""
     dst.mkdir()
     n = 0
-    with open(src / 'manifest.jsonl', encoding='utf-8') as fh, \
-            open(dst / 'manifest.jsonl', 'w', encoding='utf-8') as out:
-        for i, line in enumerate(fh):
-            if i % stride == 0:
-                name = json.loads(line)['npz']
-                os.link(src / name, dst / name)
-                out.write(line)
-                n += 1
+    with open(dst / 'manifest.jsonl', 'w', encoding='utf-8') as out:
+        for line, name in every_nth(src, stride):
+            os.link(src / name, dst / name)
+            out.write(line)
+            n += 1
     return n
 
 

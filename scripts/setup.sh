@@ -235,38 +235,37 @@ fi
 
 [ "$ENV_OK" = 0 ] || install_env_hook
 
-# ---------------------------------------------------------------- training extras
+# ---------------------------------------------------------------- optional extras
+# install_extras NAME WHAT REQ_FILE CHECK [PIP_ARGS...]: pip install -r REQ_FILE (with
+# PIP_ARGS) and run the python CHECK, unless the venv's stamp for NAME already matches the
+# environment and REQ_FILE.
+install_extras() {
+    local name=$1 what=$2 req=$3 check=$4 key stamp t1
+    shift 4
+    key=$(printf '%s %s\n' "$ENV_KEY" "$(hash_files "$req")" | sha256sum | cut -c1-32)
+    stamp=$VENV/.assoc-$name-stamp
+    if [ "${ASSOC_SETUP_FORCE:-0}" = 1 ] || [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
+        t1=$(date +%s)
+        say "installing the $what extras (requirements/$(basename "$req"))"
+        quiet "$name-pip" "$VENV/bin/python" -m pip install --disable-pip-version-check \
+            "$@" -r "$req"
+        quiet "$name-check" "$VENV/bin/python" -c "$check"
+        echo "$key" >"$stamp"
+        say "$what extras ready ($(($(date +%s) - t1)) s)"
+    fi
+}
+# --no-deps: train.in pins torch's whole closure (the CPU build, about 1 GB); torch's
+# setuptools>=77 (only for building C++ extensions) would clash with the ROS build's pinned
+# setuptools.
 if [ "$TRAIN" = 1 ]; then
-    TRAIN_KEY=$(printf '%s %s\n' "$ENV_KEY" "$(hash_files "$REQ/train.in")" | sha256sum | cut -c1-32)
-    TRAIN_STAMP=$VENV/.assoc-train-stamp
-    if [ "${ASSOC_SETUP_FORCE:-0}" = 1 ] || [ "$(cat "$TRAIN_STAMP" 2>/dev/null)" != "$TRAIN_KEY" ]; then
-        T1=$(date +%s)
-        say 'installing the training extras (requirements/train.in: torch CPU build, about 1 GB)'
-        # --no-deps: train.in pins torch's whole closure; torch's setuptools>=77 (only for
-        # building C++ extensions) would clash with the ROS build's pinned setuptools.
-        quiet train-pip "$VENV/bin/python" -m pip install --disable-pip-version-check \
-            --no-deps -r "$REQ/train.in"
-        quiet train-check "$VENV/bin/python" -c 'import torch; torch.zeros(1)'
-        echo "$TRAIN_KEY" >"$TRAIN_STAMP"
-        say "training extras ready ($(($(date +%s) - T1)) s)"
-    fi
+    install_extras train training "$REQ/train.in" 'import torch; torch.zeros(1)' --no-deps
 fi
-# ---------------------------------------------------------------- ros2 run / launch_ros layout
-# ---------------------------------------------------------------- fleet-engine extras
+# Ray Data under the repository's constraints, so it cannot move the shared pins.
 if [ "$FLEET" = 1 ]; then
-    FLEET_KEY=$(printf '%s %s\n' "$ENV_KEY" "$(hash_files "$REQ/fleet.in")" | sha256sum | cut -c1-32)
-    FLEET_STAMP=$VENV/.assoc-fleet-stamp
-    if [ "${ASSOC_SETUP_FORCE:-0}" = 1 ] || [ "$(cat "$FLEET_STAMP" 2>/dev/null)" != "$FLEET_KEY" ]; then
-        T1=$(date +%s)
-        say 'installing the fleet-engine extras (requirements/fleet.in: Ray Data)'
-        quiet fleet-pip "$VENV/bin/python" -m pip install --disable-pip-version-check \
-            -c "$REQ/constraints.txt" -r "$REQ/fleet.in"
-        quiet fleet-check "$VENV/bin/python" -c 'import ray.data'
-        echo "$FLEET_KEY" >"$FLEET_STAMP"
-        say "fleet-engine extras ready ($(($(date +%s) - T1)) s)"
-    fi
+    install_extras fleet fleet-engine "$REQ/fleet.in" 'import ray.data' -c "$REQ/constraints.txt"
 fi
 
+# ---------------------------------------------------------------- ros2 run / launch_ros layout
 # pip puts console scripts in $VENV/bin; `ros2 run` and launch_ros look in
 # <prefix>/lib/<package>/ (setup.cfg's install_scripts only applies under colcon): copy them
 # there. On the system route, `source .venv/bin/activate` also puts the venv on the ament and

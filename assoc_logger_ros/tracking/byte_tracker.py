@@ -73,6 +73,14 @@ def _nz(mask: NDArray[np.bool_]) -> _I64:
     return mask.nonzero()[0]
 
 
+def _without(rows: _I64, taken: _I64) -> _I64:
+    """``rows`` minus the rows OCR took; ``rows`` itself when it took none.
+
+    OCR off, the hot path pays no per-frame set difference.
+    """
+    return np.setdiff1d(rows, taken) if taken.size else rows
+
+
 class ByteTracker:
     """Multi-object tracker; one instance per camera stream.
 
@@ -241,7 +249,7 @@ class ByteTracker:
             free_high, ocr_rows = self._recover(
                 pool, lost_mask, free_pool, r_tracked[free_r], high, free_high, boxes, trk_cls,
                 classes, stage, det_track)
-            newly_lost = slots[np.setdiff1d(r_tracked[free_r], ocr_rows)]
+            newly_lost = slots[_without(r_tracked[free_r], ocr_rows)]
             rest = high[free_high]
             _, free_unc, free_rest = sp.stage(np.arange(n_pool, n_trk), rest, True,
                                               UNCONFIRMED_MATCH_THRESH, MatchStage.UNCONFIRMED)
@@ -296,7 +304,7 @@ class ByteTracker:
             free_high, ocr_rows = self._recover(
                 pool, lost_mask, free_pool, r_tracked[free_r], high, free_high, boxes, trk_cls,
                 classes, stage, det_track)
-            newly_lost = slots[np.setdiff1d(r_tracked[free_r], ocr_rows)]
+            newly_lost = slots[_without(r_tracked[free_r], ocr_rows)]
 
             # step 3: unconfirmed vs remaining high dets, IoU fused with score at 0.7
             rest = high[free_high]
