@@ -9,7 +9,7 @@ this tree (the old code has no cap). ``before`` is the code at 0c6d8aa, extracte
 ``git archive`` into a temporary directory (fewer frames at 10,000: it is slow).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/crowd_scaling.py [--sizes 100 1000 3000 10000]
-    .venv/bin/python bench/crowd_scaling.py --mot17 3 --skip-crowds   # MOT17 time, same results
+    .venv/bin/python bench/crowd_scaling.py --mot17 7 --skip-crowds   # MOT17 time vs 0c6d8aa
 
 Prints one table: median and worst ms per update (the first update, with no tracks yet, is
 left out of the median), peak RSS of the process and its growth over the RSS before the first
@@ -57,59 +57,75 @@ print(json.dumps({'times': times, 'rss_mb': rss, 'rss0_mb': rss0, 'tracks': trac
 
 
 _MOT_CHILD = r"""
-import sys, time
+import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from assoc_logger_ros import motchallenge as mc
 from assoc_logger_ros.commands.mot import track_sequence
 from assoc_logger_ros.config import TrackerConfig
-root, out, rounds = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+root, out, which, mode = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5]
+if which == 'reference':     # this tree only: every measure the old code lacks switched off
+    from assoc_logger_ros.tracking.reference import reference_config
+    cfg = reference_config(frame_mode=(mode == 'frame'))
+else:
+    cfg = TrackerConfig(frame_mode=(mode == 'frame'))
 seqs = ('MOT17-02', 'MOT17-04', 'MOT17-05', 'MOT17-09', 'MOT17-10', 'MOT17-11', 'MOT17-13')
-for mode in ('time', 'frame'):
-    medians = []
-    for r in range(rounds):
-        times = []
-        for seq in seqs:
-            info = mc.read_seqinfo(root / seq)
-            res = track_sequence(root / seq, root / seq / 'det/yolox_x_ablation.txt',
-                                 TrackerConfig(frame_mode=(mode == 'frame')),
-                                 first_frame=info.half_val_first)
-            (out / mode).mkdir(parents=True, exist_ok=True)
-            mc.write_results(out / mode / f'{seq}.txt', res.rows)
-            times.append(res.update_s)
-        medians.append(float(np.median(np.concatenate(times))) * 1e3)
-    print(mode, *medians)
+times = []
+out.mkdir(parents=True, exist_ok=True)
+for seq in seqs:
+    info = mc.read_seqinfo(root / seq)
+    res = track_sequence(root / seq, root / seq / 'det/yolox_x_ablation.txt', cfg,
+                         first_frame=info.half_val_first)
+    mc.write_results(out / f'{seq}.txt', res.rows)
+    times.append(res.update_s)
+print(float(np.median(np.concatenate(times))) * 1e3)
 """
+
+# (row, tree, config) per mode: the code at BASE_COMMIT with its defaults, this tree with
+# every later measure off (the same decisions: its result files must equal the old ones), and
+# this tree's defaults
+_MOT_ROWS = (('before', 'old', 'defaults'), ('reference', 'new', 'reference'),
+             ('defaults', 'new', 'defaults'))
 
 
 def mot17(old: Path, data: Path, rounds: int) -> None:
-    """MOT17 half-val: median ms per update before/after (interleaved) and identical results."""
+    """MOT17 half-val: median ms per update, old code vs this tree (interleaved subprocesses).
+
+    Rows: the old code's defaults, this tree's reference settings and this tree's defaults;
+    also whether the reference settings reproduce the old code's result files.
+    """
     root = data / 'MOT17' / 'train'
     if not root.is_dir():
         print(f'MOT17 data not found at {root}; set ASSOC_BENCH_DATA')
         return
     env = {**os.environ, 'OPENBLAS_NUM_THREADS': '1'}
-    med: dict[str, dict[str, list[float]]] = {'before': {}, 'after': {}}
+    trees = {'old': old, 'new': ROOT}
+    modes = ('time', 'frame')
+    med: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix='crowd_mot_') as tmp:
         for _ in range(rounds):
-            for name, tree in (('before', old), ('after', ROOT)):
-                out = Path(tmp) / name
-                proc = subprocess.run([sys.executable, '-c', _MOT_CHILD, str(tree), str(root),
-                                       str(out), '1'], capture_output=True, text=True,
-                                      env=env, check=True)
-                for line in proc.stdout.strip().splitlines():
-                    mode, *vals = line.split()
-                    med[name].setdefault(mode, []).extend(float(v) for v in vals)
-        same = all((Path(tmp) / 'before' / m / f.name).read_bytes() == f.read_bytes()
-                   for m in ('time', 'frame') for f in (Path(tmp) / 'after' / m).iterdir())
+            for mode in modes:
+                for row, tree, which in _MOT_ROWS:
+                    proc = subprocess.run(
+                        [sys.executable, '-c', _MOT_CHILD, str(trees[tree]), str(root),
+                         str(Path(tmp) / mode / row), which, mode],
+                        capture_output=True, text=True, env=env, check=True)
+                    med.setdefault((mode, row), []).append(float(proc.stdout.split()[-1]))
+        same = {mode: all((Path(tmp) / mode / 'before' / f.name).read_bytes() == f.read_bytes()
+                          for f in (Path(tmp) / mode / 'reference').iterdir())
+                for mode in modes}
     print(f'\nMOT17 half-val, tracker median ms per update ({rounds} interleaved rounds, '
-          'median of the per-round medians)')
-    print('mode    before ms  after ms  after/before')
-    for mode in ('time', 'frame'):
-        b, a = np.median(med['before'][mode]), np.median(med['after'][mode])
-        print(f'{mode:6s}  {b:9.3f}  {a:8.3f}  {a / b:12.2f}')
-    print('result files identical to before:', 'yes' if same else 'NO')
+          f'median of the per-round medians); before = {BASE_COMMIT} with its defaults')
+    print('| mode | before ms | reference ms | defaults ms | defaults / before '
+          '| defaults / reference | reference files = before |')
+    print('|---|---:|---:|---:|---:|---:|---|')
+    for mode in modes:
+        b, r, d = (float(np.median(med[(mode, row)])) for row, _, _ in _MOT_ROWS)
+        print(f'| {mode} | {b:.3f} | {r:.3f} | {d:.3f} | {d / b:.2f} | {d / r:.2f} | '
+              f'{"yes" if same[mode] else "NO"} |')
+    for (mode, row), vals in med.items():
+        print(f'  per round, {mode} {row}:', ' '.join(f'{v:.3f}' for v in vals))
 
 
 def frames_for(layout: str, n: int, count: int, seed: int = 0) -> list:

@@ -22,12 +22,18 @@ def height_iou(tracks: _F64, dets: _F64, pixel_offset: float = 1.0) -> _F64:
     """
     t = np.asarray(tracks, np.float64).reshape(-1, 4)
     d = np.asarray(dets, np.float64).reshape(-1, 4)
-    top = np.maximum(t[:, None, 1], d[None, :, 1])
-    bottom = np.minimum(t[:, None, 3], d[None, :, 3])
-    inter = np.maximum(bottom - top + pixel_offset, 0.0)
-    union = (np.maximum(t[:, None, 3], d[None, :, 3]) - np.minimum(t[:, None, 1], d[None, :, 1])
-             + pixel_offset)
-    return inter / np.maximum(union, 1e-9)
+    ty1, ty2, dy1, dy2 = t[:, 1:2], t[:, 3:4], d[:, 1], d[:, 3]
+    # in place, the operations of height_iou_pairs in the same order (the same floats)
+    inter = np.minimum(ty2, dy2)
+    inter -= np.maximum(ty1, dy1)
+    inter += pixel_offset
+    np.maximum(inter, 0.0, out=inter)
+    union = np.maximum(ty2, dy2)
+    union -= np.minimum(ty1, dy1)
+    union += pixel_offset
+    np.maximum(union, 1e-9, out=union)
+    inter /= union
+    return inter
 
 
 def height_iou_pairs(tracks: _F64, dets: _F64, pixel_offset: float = 1.0) -> _F64:
@@ -44,7 +50,9 @@ def height_iou_pairs(tracks: _F64, dets: _F64, pixel_offset: float = 1.0) -> _F6
 def height_modulated_distance(iou_dist: _F64, tracks: _F64, dets: _F64,
                               pixel_offset: float = 1.0) -> _F64:
     """``1 - IoU * height IoU`` from an IoU-distance matrix and the boxes it came from."""
-    return 1.0 - (1.0 - iou_dist) * height_iou(tracks, dets, pixel_offset)
+    out = np.subtract(1.0, iou_dist)
+    out *= height_iou(tracks, dets, pixel_offset)
+    return np.subtract(1.0, out, out=out)
 
 
 def score_cost(track_scores: _F64, det_scores: _F64, weight: float) -> _F64:
