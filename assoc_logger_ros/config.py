@@ -151,9 +151,16 @@ class TrackerConfig(_Validated):
         0.6, 'High/low score split; new tracks start at track_thresh + 0.1.', lo=0.0, hi=1.0)
     match_thresh: float = _param(
         0.9, 'Stage-1 assignment cost limit (1 - IoU fused with score).', lo=0.0, hi=1.0)
+    unconfirmed_match_thresh: float = _param(
+        0.8, 'Stage-3 cost limit: unconfirmed (one-box) tracks vs the high-score detections '
+        'left over, 1 - IoU fused with score (the reference: 0.7).', lo=0.0, hi=1.0)
+    duplicate_iou_dist: float = _param(
+        0.15, 'A tracked and a lost track whose boxes are closer than this IoU distance '
+        '(1 - IoU) are duplicates: the younger one is dropped (the reference: 0.15; 0: never).',
+        lo=0.0, hi=1.0)
     track_buffer_s: float = _param(
-        1.0, 'How long a lost track is kept for re-identification.', lo=0.0, hi=3600.0,
-        unit='s')
+        1.5, 'How long a lost track is kept for re-identification (the reference: 1 s).',
+        lo=0.0, hi=3600.0, unit='s')
     frame_rate: float = _param(
         30.0, 'Nominal input rate: frame-mode time step and feature velocity unit.',
         lo=0.1, hi=1000.0, unit='Hz')

@@ -71,7 +71,8 @@ def configurations() -> dict[str, TrackerConfig]:
     """Every configuration of the table, by row name."""
     before = reference_config(frame_mode=False)
     rows = {'reference': reference_config(), 'before': before, 'defaults': TrackerConfig()}
-    now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}  # today's defaults
+    # the defaults of passes 2-4 (height IoU, cmc, buffer minimum); pass 5 added the last two
+    now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}
     candidates = {
         'output_box=detection': {'output_box': 'detection'},
         'track_buffer_min_frames=30': {'track_buffer_min_frames': 30},
@@ -100,6 +101,12 @@ def configurations() -> dict[str, TrackerConfig]:
         'ocr_thresh=0.7': {**now, 'ocr_thresh': 0.7},
         'nsa_strength=0.1': {**now, 'nsa_kalman': True, 'nsa_strength': 0.1},
         'nsa_strength=0.25': {**now, 'nsa_kalman': True, 'nsa_strength': 0.25},
+        'pass-4 defaults': now,
+        'unconfirmed_match_thresh=0.8': {**now, 'unconfirmed_match_thresh': 0.8},
+        'track_buffer_s=1.5': {**now, 'track_buffer_s': 1.5},
+        'duplicate_iou_dist=0.1': {**now, 'duplicate_iou_dist': 0.1},
+        'unc0.8+buf1.5+dup0.1': {**now, 'unconfirmed_match_thresh': 0.8, 'track_buffer_s': 1.5,
+                                 'duplicate_iou_dist': 0.1},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)
@@ -280,12 +287,13 @@ def main() -> int:
 def print_timing(root: Path, configs: dict[str, TrackerConfig], rounds: int, tmp: Path) -> None:
     """Interleaved rounds over MOT17 half-val: median update time per round, then the median.
 
-    Rows: ``before``, the former defaults (height IoU alone) when selected, and the defaults.
+    Rows: ``before``, former defaults (height IoU alone; pass 4's) when selected, the defaults.
 
     One pass per configuration is noisy on a shared machine; alternating the configurations and
     taking the median over rounds compares them under the same load.
     """
-    rows = [r for r in ('before', 'hiou (former defaults)', 'defaults') if r in configs]
+    rows = [r for r in ('before', 'hiou (former defaults)', 'pass-4 defaults', 'defaults')
+            if r in configs]
     med: dict[str, list[float]] = {r: [] for r in rows}
     for _ in range(rounds):
         for row in rows:

@@ -76,12 +76,12 @@ def test_lost_and_refound_within_buffer():
 
 
 def test_removed_after_buffer_in_seconds_not_updates():
-    """Time mode removes a track after 1.5 s of gap even if only 3 updates passed.
+    """Time mode removes a track after 1.5 s of gap (buffer 1 s) even if only 3 updates passed.
 
     Frame mode counts updates, so the same 3 updates keep it.
     """
     for frame_mode, expected in ((False, 2), (True, 1)):
-        trk = tracker(frame_mode=frame_mode)
+        trk = tracker(frame_mode=frame_mode, track_buffer_s=1.0)
         for k in range(5):
             trk.update(frame(k / RATE, [box(100)]))
         t = 4 / RATE
@@ -95,8 +95,8 @@ def test_removed_after_buffer_in_seconds_not_updates():
 
 def test_frame_mode_buffer_is_int_seconds_times_rate():
     """Frame mode keeps a lost track int(track_buffer_s * frame_rate) updates (reference)."""
-    trk = ByteTracker(TrackerConfig(frame_rate=14.0, frame_mode=True, track_buffer_min_frames=0),
-                      MemoryConfig())
+    trk = ByteTracker(TrackerConfig(frame_rate=14.0, frame_mode=True, track_buffer_min_frames=0,
+                                    track_buffer_s=1.0), MemoryConfig())
     assert trk.buffer_frames == 14
     # the default minimum of 30 frames (docs/tracking.md) keeps it longer at 14 fps
     assert ByteTracker(TrackerConfig(frame_rate=14.0, frame_mode=True)).buffer_frames == 30

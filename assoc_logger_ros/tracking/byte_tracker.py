@@ -48,9 +48,7 @@ from assoc_logger_ros.tracking.track import TrackInfo, TrackTable
 from assoc_logger_ros.tracking.visibility import visibility_from_boxes, visibility_from_mask
 
 LOW_MATCH_THRESH = 0.5          # stage 2 IoU-distance limit (reference literal)
-UNCONFIRMED_MATCH_THRESH = 0.7  # stage 3 cost limit (reference literal)
 NEW_TRACK_MARGIN = 0.1          # new tracks need track_thresh + this (reference literal)
-DUPLICATE_IOU_DIST = 0.15       # tracked/lost pairs closer than this are duplicates
 _STAMP_TOLERANCE_NS = 1000      # stamps are rounded to ns; never let that decide the buffer
 SPARSE_MIN_PAIRS = 1 << 17       # from this many track x detection pairs on, associate sparsely
 
@@ -252,7 +250,8 @@ class ByteTracker:
             newly_lost = slots[_without(r_tracked[free_r], ocr_rows)]
             rest = high[free_high]
             _, free_unc, free_rest = sp.stage(np.arange(n_pool, n_trk), rest, True,
-                                              UNCONFIRMED_MATCH_THRESH, MatchStage.UNCONFIRMED)
+                                              cfg.unconfirmed_match_thresh,
+                                              MatchStage.UNCONFIRMED)
             cost_all = mask_all = sp.costs
         else:
             cost_all = _filled((n_trk, n_det), 1.0, np.float32)
@@ -311,7 +310,7 @@ class ByteTracker:
             same3 = self._same_class(trk_cls[n_pool:], classes[rest])
             _, free_unc, free_rest = self._stage(
                 fuse_score(iou_cost[n_pool:][:, rest], scores[rest]), same3,
-                UNCONFIRMED_MATCH_THRESH, np.arange(n_pool, n_trk), rest,
+                cfg.unconfirmed_match_thresh, np.arange(n_pool, n_trk), rest,
                 MatchStage.UNCONFIRMED, cost_all, mask_all, stage, det_track,
                 slice(n_pool, n_trk))
 
@@ -603,18 +602,18 @@ class ByteTracker:
         ``tracked_boxes`` are the xyxy boxes of ``tracked``. Returns the mask of tracked tracks
         to keep (None: all), the remaining lost tracks and the dropped slots.
         """
-        if tracked.size == 0 or lost.size == 0:
+        if tracked.size == 0 or lost.size == 0 or self.cfg.duplicate_iou_dist <= 0.0:
             return None, lost, _EMPTY
         tab = self._table
         lost_boxes = kalman.xyah_to_xyxy(tab.mean[lost])
         if tracked.size * lost.size >= SPARSE_MIN_PAIRS:  # only overlapping pairs can be close
             p, q, d = overlap_pairs(tracked_boxes, lost_boxes,
                                     pixel_offset=self.cfg.iou_pixel_offset)
-            close = d < DUPLICATE_IOU_DIST
+            close = d < self.cfg.duplicate_iou_dist
             p, q = p[close], q[close]
         else:
             dist = iou_distance(tracked_boxes, lost_boxes, pixel_offset=self.cfg.iou_pixel_offset)
-            p, q = (dist < DUPLICATE_IOU_DIST).nonzero()
+            p, q = (dist < self.cfg.duplicate_iou_dist).nonzero()
         if p.size == 0:
             return None, lost, _EMPTY
         age = tab.frame_id - tab.start_frame
