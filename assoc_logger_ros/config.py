@@ -229,6 +229,14 @@ class TrackerConfig(_Validated):
         'unmatched are matched once more by the IoU of their LAST OBSERVED box (not the '
         'prediction) with the high-score detections left over, accepting IoU above this; '
         '0: off (OC-SORT uses 0.3).', lo=0.0, hi=1.0)
+    kalman_state: str = _param(
+        'xyah', 'Kalman state: xyah (centre, aspect ratio w/h, height: the reference) or xywh '
+        '(BoT-SORT: centre, width, height, each noise proportional to the width or height).',
+        choices=('xyah', 'xywh'))
+    lost_velocity_decay: float = _param(
+        1.0, 'While a track is lost its centre velocity is multiplied by this per nominal '
+        'frame before each prediction, so a long occlusion drifts less; 1: constant velocity '
+        '(the reference).', lo=0.0, hi=1.0)
     score_cost_weight: float = _param(
         0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
         'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)

@@ -100,6 +100,19 @@ def configurations() -> dict[str, TrackerConfig]:
         'ocr_thresh=0.7': {**now, 'ocr_thresh': 0.7},
         'nsa_strength=0.1': {**now, 'nsa_kalman': True, 'nsa_strength': 0.1},
         'nsa_strength=0.25': {**now, 'nsa_kalman': True, 'nsa_strength': 0.25},
+        'lost_velocity_decay=0.9': {**now, 'lost_velocity_decay': 0.9},
+        'lost_velocity_decay=0.95': {**now, 'lost_velocity_decay': 0.95},
+        'lost_velocity_decay=0.8': {**now, 'lost_velocity_decay': 0.8},
+        'lost_velocity_decay=0.98': {**now, 'lost_velocity_decay': 0.98},
+        'lost_velocity_decay=0.99': {**now, 'lost_velocity_decay': 0.99},
+        'kalman_state=xywh': {**now, 'kalman_state': 'xywh'},
+        'xywh+nsa': {**now, 'kalman_state': 'xywh', 'nsa_kalman': True},
+        'match_thresh=0.85': {**now, 'match_thresh': 0.85},
+        'match_thresh=0.95': {**now, 'match_thresh': 0.95},
+        'track_thresh=0.55': {**now, 'track_thresh': 0.55},
+        'track_thresh=0.65': {**now, 'track_thresh': 0.65},
+        'track_buffer_s=1.5': {**now, 'track_buffer_s': 1.5},
+        'track_buffer_min_frames=45': {**now, 'track_buffer_min_frames': 45},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)

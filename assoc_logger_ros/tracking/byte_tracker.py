@@ -99,6 +99,9 @@ class ByteTracker:
         self.mask_warnings = 0
         self.last_mask_error = ''
         self.input_drops = InputDrops()       # since construction (reset keeps counting)
+        self._wh = self.cfg.kalman_state == 'xywh'
+        self._to_xyxy = kalman.xywh_to_xyxy if self._wh else kalman.xyah_to_xyxy
+        self._from_xyxy = kalman.xyxy_to_xywh if self._wh else kalman.xyxy_to_xyah
         self.last_input_drops = InputDrops()  # the latest update only
         self.reset()
 
@@ -138,12 +141,13 @@ class ByteTracker:
 
     def tracks(self) -> list[TrackInfo]:
         """Tracked (including unconfirmed) then lost tracks, as frozen copies."""
-        return [self._table.info(int(s)) for s in np.concatenate([self._tracked, self._lost])]
+        return [self._table.info(int(s), self._wh) for s in np.concatenate([self._tracked, self._lost])]
 
     # -- the update ------------------------------------------------------------------------
     def update(self, frame: Frame) -> AssociationSnapshot:
         """Associate one frame of detections and return what was decided."""
         cfg, tab = self.cfg, self._table
+        wh = self._wh
         self._count += 1
         fc = self._count
         now = int(frame.stamp_ns)
@@ -211,8 +215,14 @@ class ByteTracker:
             mean = tab.mean[pool]
             if lost_mask.any():
                 mean[lost_mask, 7] = 0.0
+                if wh:                  # BoT-SORT stops both size velocities
+                    mean[lost_mask, 6] = 0.0
             dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
-            tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt)
+            if cfg.lost_velocity_decay < 1.0 and lost_mask.any():
+                # lost tracks coast slower and slower: centre velocity x decay per frame
+                mean[lost_mask, 4:6] *= (cfg.lost_velocity_decay
+                                         ** dt[lost_mask])[:, None]
+            tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt, wh)
             tab.clock[pool] = clock_now
             if cfg.cmc and high.size:     # camera motion from the boxes (tracking/cmc.py)
                 est = pool[~lost_mask]
@@ -225,10 +235,10 @@ class ByteTracker:
                     moving = np.concatenate([pool, tracked[~act]]) if cfg.cmc_unconfirmed \
                         else pool
                     moved = tab.mean[moving]
-                    cmc.apply_motion(moved, dx, dy, zs, cx0, cy0)
+                    cmc.apply_motion(moved, dx, dy, zs, cx0, cy0, wh)
                     tab.mean[moving] = moved
         pred_mean = tab.mean[slots]
-        pred_boxes = kalman.xyah_to_xyxy(pred_mean)
+        pred_boxes = self._to_xyxy(pred_mean)
 
         stage = np.zeros(n_det, np.int8)
         det_track = _filled(n_det, -1, np.int64)      # row in `slots` per detection
@@ -324,9 +334,10 @@ class ByteTracker:
         matched_rows = det_track[matched_dets]
         ms = slots[matched_rows]
         if ms.size:
-            z = kalman.xyxy_to_xyah(boxes[matched_dets])
+            z = self._from_xyxy(boxes[matched_dets])
             nsa = 1.0 - cfg.nsa_strength * scores[matched_dets] if cfg.nsa_kalman else None
-            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa)
+            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa,
+                                                             wh)
             if cfg.oc_reupdate:
                 self._reupdate(ms, z, since[matched_rows], prev_state[matched_rows], nsa)
             elif cfg.ocr_thresh > 0.0:      # OCR needs the last observation only
@@ -378,7 +389,7 @@ class ByteTracker:
         removed.append(lost[gone])
         lost = lost[~gone]
         # predicted-and-updated boxes of the survivors: duplicate test and output share them
-        cur_boxes = kalman.xyah_to_xyxy(tab.mean[tracked]) if tracked.size else None
+        cur_boxes = self._to_xyxy(tab.mean[tracked]) if tracked.size else None
         keep_t, lost, dups = self._remove_duplicates(tracked, lost, cur_boxes)
         if keep_t is not None:
             tracked, cur_boxes = tracked[keep_t], cur_boxes[keep_t]
@@ -406,7 +417,7 @@ class ByteTracker:
             coast = self._coasting(lost, fc, now)
             if coast.size:
                 out = np.concatenate([out, coast])
-                out_boxes = np.concatenate([out_boxes, kalman.xyah_to_xyxy(tab.mean[coast])])
+                out_boxes = np.concatenate([out_boxes, self._to_xyxy(tab.mean[coast])])
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -490,7 +501,7 @@ class ByteTracker:
             s = ms[back]
             tab.mean[s], tab.cov[s] = oc.reupdate(
                 tab.obs_mean[s], tab.obs_cov[s], tab.obs_z[s], z[back], gap[back],
-                None if nsa is None else nsa[back])
+                None if nsa is None else nsa[back], self._wh)
         tab.obs_mean[ms] = tab.mean[ms]
         tab.obs_cov[ms] = tab.cov[ms]
         tab.obs_z[ms] = z
@@ -515,7 +526,7 @@ class ByteTracker:
         if not rows.size:
             return free_high, _EMPTY
         dets = high[free_high]
-        obs = kalman.xyah_to_xyxy(self._table.obs_z[pool[rows]])
+        obs = self._to_xyxy(self._table.obs_z[pool[rows]])
         cost = iou_distance(obs, boxes[dets], pixel_offset=cfg.iou_pixel_offset)
         same = self._same_class(trk_cls[rows], classes[dets])
         if same is not None:
@@ -570,7 +581,8 @@ class ByteTracker:
             return _EMPTY
         tab = self._table
         s = tab.alloc(n)
-        tab.mean[s], tab.cov[s] = kalman.initiate_blocks(kalman.xyxy_to_xyah(boxes[dets]))
+        tab.mean[s], tab.cov[s] = kalman.initiate_blocks(self._from_xyxy(boxes[dets]),
+                                                         self._wh)
         tab.clock[s] = clock_now
         tab.track_id[s] = np.arange(self._next_id, self._next_id + n)
         self._next_id += n
@@ -606,7 +618,7 @@ class ByteTracker:
         if tracked.size == 0 or lost.size == 0:
             return None, lost, _EMPTY
         tab = self._table
-        lost_boxes = kalman.xyah_to_xyxy(tab.mean[lost])
+        lost_boxes = self._to_xyxy(tab.mean[lost])
         if tracked.size * lost.size >= SPARSE_MIN_PAIRS:  # only overlapping pairs can be close
             p, q, d = overlap_pairs(tracked_boxes, lost_boxes,
                                     pixel_offset=self.cfg.iou_pixel_offset)
