@@ -206,9 +206,16 @@ class TrackerConfig(_Validated):
         True, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
         'vertical extents).')
     output_lost_frames: int = _param(
-        0, 'Also publish lost tracks for this many nominal frames after their last match, at '
+        1, 'Also publish lost tracks for this many nominal frames after their last match, at '
         'their Kalman prediction (output_det_index -1); 0: only tracks matched in this update.',
         lo=0, hi=1000)
+    output_lost_min_hits: int = _param(
+        10, 'With output_lost_frames: publish a lost track only if it was matched in at least '
+        'this many updates in a row before it was lost (an established track, not a short '
+        'false one); 0: any.', lo=0, hi=100000)
+    output_lost_inside: bool = _param(
+        True, 'With output_lost_frames: publish a lost track only while its prediction lies '
+        'wholly inside the image (not someone leaving it).')
     cmc: bool = _param(
         True, 'Camera-motion compensation from the boxes alone: the image shift on which the '
         'tracked tracks and their nearest detections agree is added to every tracked and lost '

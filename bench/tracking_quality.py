@@ -71,7 +71,8 @@ def configurations() -> dict[str, TrackerConfig]:
     """Every configuration of the table, by row name."""
     before = reference_config(frame_mode=False)
     rows = {'reference': reference_config(), 'before': before, 'defaults': TrackerConfig()}
-    now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}  # today's defaults
+    # the defaults before issue 12's fifth pass (which added the three output_lost_* values)
+    now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}
     candidates = {
         'output_box=detection': {'output_box': 'detection'},
         'track_buffer_min_frames=30': {'track_buffer_min_frames': 30},
@@ -90,6 +91,7 @@ def configurations() -> dict[str, TrackerConfig]:
         'hiou+cmc+nsa+buf30': {'height_iou': True, 'cmc': True, 'nsa_kalman': True,
                                'track_buffer_min_frames': 30},
         'hiou (former defaults)': {'height_iou': True},
+        'fourth-pass defaults': now,
         'cmc_scale': {**now, 'cmc_scale': True},
         'cmc_unconfirmed': {**now, 'cmc_unconfirmed': True},
         'ocm_weight=0.2': {**now, 'ocm_weight': 0.2},
@@ -113,6 +115,22 @@ def configurations() -> dict[str, TrackerConfig]:
         'track_thresh=0.65': {**now, 'track_thresh': 0.65},
         'track_buffer_s=1.5': {**now, 'track_buffer_s': 1.5},
         'track_buffer_min_frames=45': {**now, 'track_buffer_min_frames': 45},
+        'now+output_box=detection': {**now, 'output_box': 'detection'},
+        'now+output_lost_frames=1': {**now, 'output_lost_frames': 1},
+        'now+output_lost_frames=2': {**now, 'output_lost_frames': 2},
+        'now+nsa+cmc_unconfirmed': {**now, 'nsa_kalman': True, 'cmc_unconfirmed': True},
+        'lost1+hits10': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 10},
+        'lost1+hits30': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 30},
+        'lost1+inside': {**now, 'output_lost_frames': 1, 'output_lost_inside': True},
+        'lost2+hits10+inside': {**now, 'output_lost_frames': 2, 'output_lost_min_hits': 10,
+                                'output_lost_inside': True},
+        'lost1+hits10+inside': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 10,
+                                'output_lost_inside': True},
+        'lost1+hits5+inside': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 5,
+                               'output_lost_inside': True},
+        'lost2+hits20+inside': {**now, 'output_lost_frames': 2, 'output_lost_min_hits': 20,
+                                'output_lost_inside': True},
+        'lost2+inside': {**now, 'output_lost_frames': 2, 'output_lost_inside': True},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)
@@ -298,7 +316,8 @@ def print_timing(root: Path, configs: dict[str, TrackerConfig], rounds: int, tmp
     One pass per configuration is noisy on a shared machine; alternating the configurations and
     taking the median over rounds compares them under the same load.
     """
-    rows = [r for r in ('before', 'hiou (former defaults)', 'defaults') if r in configs]
+    rows = [r for r in ('before', 'hiou (former defaults)', 'fourth-pass defaults', 'defaults')
+            if r in configs]
     med: dict[str, list[float]] = {r: [] for r in rows}
     for _ in range(rounds):
         for row in rows:

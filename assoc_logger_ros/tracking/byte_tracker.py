@@ -141,7 +141,8 @@ class ByteTracker:
 
     def tracks(self) -> list[TrackInfo]:
         """Tracked (including unconfirmed) then lost tracks, as frozen copies."""
-        return [self._table.info(int(s), self._wh) for s in np.concatenate([self._tracked, self._lost])]
+        return [self._table.info(int(s), self._wh)
+                for s in np.concatenate([self._tracked, self._lost])]
 
     # -- the update ------------------------------------------------------------------------
     def update(self, frame: Frame) -> AssociationSnapshot:
@@ -414,7 +415,7 @@ class ByteTracker:
             has = out_det >= 0
             out_boxes[has] = boxes[out_det[has]]
         if cfg.output_lost_frames > 0 and lost.size:
-            coast = self._coasting(lost, fc, now)
+            coast = self._coasting(lost, fc, now, frame.width, frame.height)
             if coast.size:
                 out = np.concatenate([out, coast])
                 out_boxes = np.concatenate([out_boxes, self._to_xyxy(tab.mean[coast])])
@@ -479,14 +480,24 @@ class ByteTracker:
         self._lost = lost[~late]
         return lost[late]
 
-    def _coasting(self, lost: _I64, fc: int, now: int) -> _I64:
-        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago."""
-        tab, k = self._table, self.cfg.output_lost_frames
-        if self.cfg.frame_mode:
+    def _coasting(self, lost: _I64, fc: int, now: int, width: int, height: int) -> _I64:
+        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago.
+
+        With ``output_lost_min_hits`` only those tracked that many updates in a row before they
+        were lost; with ``output_lost_inside`` only predictions wholly inside the image.
+        """
+        cfg, tab, k = self.cfg, self._table, self.cfg.output_lost_frames
+        if cfg.frame_mode:
             recent = fc - tab.frame_id[lost] <= k
         else:
-            recent = now - tab.last_ns[lost] <= k / self.cfg.frame_rate * 1e9 + _STAMP_TOLERANCE_NS
-        return lost[recent & (tab.state[lost] == _LOST)]
+            recent = now - tab.last_ns[lost] <= k / cfg.frame_rate * 1e9 + _STAMP_TOLERANCE_NS
+        recent &= tab.state[lost] == _LOST
+        if cfg.output_lost_min_hits > 0:
+            recent &= tab.tracklet_len[lost] + 1 >= cfg.output_lost_min_hits
+        if cfg.output_lost_inside and width > 1 and height > 1:
+            b = self._to_xyxy(tab.mean[lost])
+            recent &= (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= width) & (b[:, 3] <= height)
+        return lost[recent]
 
     def _reupdate(self, ms: _I64, z: NDArray[np.float64], gap: NDArray[np.float64],
                   prev: NDArray[np.int8], nsa: NDArray[np.float64] | None) -> None:
