@@ -240,6 +240,10 @@ class TrackerConfig(_Validated):
         'xyah', 'Kalman state: xyah (centre, aspect ratio w/h, height: the reference) or xywh '
         '(BoT-SORT: centre, width, height, each noise proportional to the width or height).',
         choices=('xyah', 'xywh'))
+    crowd_match_thresh: float = _param(
+        0.0, 'Density-aware stage 1: a track whose prediction overlaps the prediction of another '
+        'tracked or lost track matches only below this cost (tighter than match_thresh); 0: off.',
+        lo=0.0, hi=1.0)
     lost_velocity_decay: float = _param(
         1.0, 'While a track is lost its centre velocity is multiplied by this per nominal '
         'frame before each prediction, so a long occlusion drifts less; 1: constant velocity '

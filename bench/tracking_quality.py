@@ -73,6 +73,8 @@ def configurations() -> dict[str, TrackerConfig]:
     rows = {'reference': reference_config(), 'before': before, 'defaults': TrackerConfig()}
     # the defaults before issue 12's fifth pass (which added the three output_lost_* values)
     now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}
+    now5 = {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 10,   # today's defaults
+            'output_lost_inside': True}
     candidates = {
         'output_box=detection': {'output_box': 'detection'},
         'track_buffer_min_frames=30': {'track_buffer_min_frames': 30},
@@ -131,6 +133,9 @@ def configurations() -> dict[str, TrackerConfig]:
         'lost2+hits20+inside': {**now, 'output_lost_frames': 2, 'output_lost_min_hits': 20,
                                 'output_lost_inside': True},
         'lost2+inside': {**now, 'output_lost_frames': 2, 'output_lost_inside': True},
+        'crowd_match_thresh=0.8': {**now5, 'crowd_match_thresh': 0.8},
+        'crowd_match_thresh=0.85': {**now5, 'crowd_match_thresh': 0.85},
+        'crowd_match_thresh=0.7': {**now5, 'crowd_match_thresh': 0.7},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)

@@ -1,4 +1,4 @@
-"""Issue 12, fifth pass: coasting filters, lost-track velocity decay, the xywh Kalman state."""
+"""Issue 12, fifth pass: coasting filters, velocity decay, xywh state, crowd threshold."""
 
 from __future__ import annotations
 
@@ -136,3 +136,31 @@ def test_xywh_tracker_follows_a_box_that_changes_width():
     assert abs(snap.output_boxes[0, 2] - (140.0 + 28)) < 1.0
     info = trk.tracks()[0]
     np.testing.assert_allclose(info.box, snap.output_boxes[0])
+
+
+def _crowd_case(crowd_thresh: float, neighbour: bool) -> list[int]:
+    """A at x 100..140 (B at 130..170 beside it, overlapping), then A's box 22 px left.
+
+    Its IoU with A's prediction is about 0.3: fused cost about 0.73.
+    """
+    trk = tracker(crowd_match_thresh=crowd_thresh)
+    for k in range(4):
+        trk.update(frame(k / RATE, [box(100.0)] + ([box(130.0)] if neighbour else [])))
+    return trk.update(frame(4 / RATE, [box(78.0)])).assigned_track_ids.tolist()
+
+
+def test_crowd_match_thresh_tightens_stage_1_only_for_crowded_tracks():
+    assert _crowd_case(0.0, neighbour=True) == [1]       # match_thresh 0.9 lets it match
+    assert _crowd_case(0.7, neighbour=True) == [-1]      # crowded: 0.73 is above 0.7
+    assert _crowd_case(0.7, neighbour=False) == [1]      # alone: the plain limit
+    assert reference_config().crowd_match_thresh == 0.0 == TrackerConfig().crowd_match_thresh
+
+
+def test_sparse_path_equals_dense_with_crowd_match_thresh(monkeypatch):
+    sparse, dense, base = sparse_and_dense_runs(
+        monkeypatch, crowd(np.random.default_rng(9), 150, 20), crowd_match_thresh=0.8)
+    assert any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
+               for a, b in zip(dense, base))
+    for a, b in zip(sparse, dense):
+        for name in _FIELDS:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)

@@ -254,7 +254,8 @@ class ByteTracker:
                                stage, det_track)
             pairs1, free_pool, free_high = sp.stage(
                 np.arange(n_pool), high, True, cfg.match_thresh, MatchStage.HIGH,
-                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores, self._ocm(slots)))
+                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores, self._ocm(slots),
+                                 self._crowded(pred_boxes[:n_pool])))
             r_tracked = free_pool[~lost_mask[free_pool]]
             _, free_r, _ = sp.stage(r_tracked, low, False, LOW_MATCH_THRESH, MatchStage.LOW)
             free_high, ocr_rows = self._recover(
@@ -285,6 +286,9 @@ class ByteTracker:
                 cost1 = ocm.add_direction_term(
                     cost1.reshape(-1), hist[tr], n_obs[tr], boxes[high][dc],
                     scores[high][dc], cfg.ocm_weight).reshape(cost1.shape)
+            if cfg.crowd_match_thresh > 0.0 and cost1.size:
+                cost1 = _crowd_limit(cost1, self._crowded(pred_boxes[:n_pool])[:, None],
+                                     cfg.crowd_match_thresh)
             same1 = self._same_class(trk_cls[:n_pool], classes[high])
             if use_app:
                 app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
@@ -549,6 +553,19 @@ class ByteTracker:
         det_track[dets[c]] = rows[r]
         return np.delete(free_high, c), rows[r]
 
+    def _crowded(self, pool_boxes: NDArray[np.float64]) -> NDArray[np.bool_] | None:
+        """Pool tracks whose prediction overlaps another's (None: ``crowd_match_thresh`` 0)."""
+        if self.cfg.crowd_match_thresh <= 0.0:
+            return None
+        n, off = pool_boxes.shape[0], self.cfg.iou_pixel_offset
+        if n * n >= SPARSE_MIN_PAIRS:
+            i, j, _ = overlap_pairs(pool_boxes, pool_boxes, pixel_offset=off)
+        else:
+            i, j = (iou_distance(pool_boxes, pool_boxes, pixel_offset=off) < 1.0).nonzero()
+        out = np.zeros(n, bool)
+        out[i[i != j]] = True
+        return out
+
     def _ocm(self, slots: _I64) -> tuple[NDArray[np.float64], _I64] | None:
         """The OCM centre histories of ``slots`` (None when ``ocm_weight`` is 0)."""
         if self.cfg.ocm_weight <= 0.0:
@@ -687,16 +704,23 @@ class ByteTracker:
         return count
 
 
+def _crowd_limit(cost: NDArray[np.float64], crowded: NDArray[np.bool_],
+                 limit: float) -> NDArray[np.float64]:
+    """Stage-1 costs of crowded tracks at or above ``limit`` become 1.0 (never eligible)."""
+    return np.where(crowded & (cost >= limit), 1.0, cost)
+
+
 class _Stage1Cues:
     """The stage-1 cues of the dense path (height IoU, score cue), pair by pair, same floats."""
 
     def __init__(self, cfg: TrackerConfig, trk_boxes: NDArray[np.float64],
                  det_boxes: NDArray[np.float64], trk_scores: NDArray[np.float64],
                  det_scores: NDArray[np.float64],
-                 ocm_hist: tuple[NDArray[np.float64], _I64] | None = None) -> None:
+                 ocm_hist: tuple[NDArray[np.float64], _I64] | None = None,
+                 crowded: NDArray[np.bool_] | None = None) -> None:
         self.cfg, self.trk_boxes, self.det_boxes = cfg, trk_boxes, det_boxes
         self.trk_scores, self.det_scores = trk_scores, det_scores
-        self.ocm_hist = ocm_hist
+        self.ocm_hist, self.crowded = ocm_hist, crowded
 
     def before_fuse(self, tr: _I64, dc: _I64, dist: NDArray[np.float64]
                     ) -> NDArray[np.float64]:
@@ -715,6 +739,8 @@ class _Stage1Cues:
             cost = ocm.add_direction_term(cost, hist[tr], n_obs[tr], self.det_boxes[dc],
                                           np.asarray(self.det_scores, np.float64)[dc],
                                           self.cfg.ocm_weight)
+        if self.crowded is not None:
+            cost = _crowd_limit(cost, self.crowded[tr], self.cfg.crowd_match_thresh)
         return cost
 
 

@@ -20,6 +20,7 @@ REFERENCE_SETTINGS: dict[str, Any] = {
     'ocm_weight': 0.0, 'ocr_thresh': 0.0, 'cmc_unconfirmed': False,
     'lost_velocity_decay': 1.0, 'kalman_state': 'xyah',
     'output_lost_min_hits': 0, 'output_lost_inside': False,
+    'crowd_match_thresh': 0.0,
 }
 
 
