@@ -136,6 +136,11 @@ def configurations() -> dict[str, TrackerConfig]:
         'crowd_match_thresh=0.8': {**now5, 'crowd_match_thresh': 0.8},
         'crowd_match_thresh=0.85': {**now5, 'crowd_match_thresh': 0.85},
         'crowd_match_thresh=0.7': {**now5, 'crowd_match_thresh': 0.7},
+        'defaults+track_buffer_s=1.5': {**now5, 'track_buffer_s': 1.5},
+        'defaults+track_buffer_s=1.25': {**now5, 'track_buffer_s': 1.25},
+        'defaults+track_buffer_s=2': {**now5, 'track_buffer_s': 2.0},
+        'defaults+cmc_unconfirmed': {**now5, 'cmc_unconfirmed': True},
+        'defaults+nsa_strength=0.25': {**now5, 'nsa_kalman': True, 'nsa_strength': 0.25},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)
