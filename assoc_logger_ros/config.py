@@ -213,9 +213,16 @@ class TrackerConfig(_Validated):
         True, 'Hybrid-SORT height-modulated IoU in stage 1 (IoU times the overlap of the '
         'vertical extents).')
     output_lost_frames: int = _param(
-        0, 'Also publish lost tracks for this many nominal frames after their last match, at '
+        1, 'Also publish lost tracks for this many nominal frames after their last match, at '
         'their Kalman prediction (output_det_index -1); 0: only tracks matched in this update.',
         lo=0, hi=1000)
+    output_lost_min_hits: int = _param(
+        10, 'With output_lost_frames: publish a lost track only if it was matched in at least '
+        'this many updates in a row before it was lost (an established track, not a short '
+        'false one); 0: any.', lo=0, hi=100000)
+    output_lost_inside: bool = _param(
+        True, 'With output_lost_frames: publish a lost track only while its prediction lies '
+        'wholly inside the image (not someone leaving it).')
     cmc: bool = _param(
         True, 'Camera-motion compensation from the boxes alone: the image shift on which the '
         'tracked tracks and their nearest detections agree is added to every tracked and lost '
@@ -236,6 +243,18 @@ class TrackerConfig(_Validated):
         'unmatched are matched once more by the IoU of their LAST OBSERVED box (not the '
         'prediction) with the high-score detections left over, accepting IoU above this; '
         '0: off (OC-SORT uses 0.3).', lo=0.0, hi=1.0)
+    kalman_state: str = _param(
+        'xyah', 'Kalman state: xyah (centre, aspect ratio w/h, height: the reference) or xywh '
+        '(BoT-SORT: centre, width, height, each noise proportional to the width or height).',
+        choices=('xyah', 'xywh'))
+    crowd_match_thresh: float = _param(
+        0.0, 'Density-aware stage 1: a track whose prediction overlaps the prediction of another '
+        'tracked or lost track matches only below this cost (tighter than match_thresh); 0: off.',
+        lo=0.0, hi=1.0)
+    lost_velocity_decay: float = _param(
+        1.0, 'While a track is lost its centre velocity is multiplied by this per nominal '
+        'frame before each prediction, so a long occlusion drifts less; 1: constant velocity '
+        '(the reference).', lo=0.0, hi=1.0)
     score_cost_weight: float = _param(
         0.0, 'Hybrid-SORT-like score cue: stage-1 cost plus this times |track score - '
         'detection score| (track score: its last matched detection).', lo=0.0, hi=1.0)

@@ -71,8 +71,11 @@ def configurations() -> dict[str, TrackerConfig]:
     """Every configuration of the table, by row name."""
     before = reference_config(frame_mode=False)
     rows = {'reference': reference_config(), 'before': before, 'defaults': TrackerConfig()}
-    # the defaults of passes 2-4 (height IoU, cmc, buffer minimum); pass 5 added the last two
+    # the defaults before issue 12's fifth pass; the fifth added the three output_lost_*
+    # values, the sixth the stage-3 limit and the 1.5 s buffer (today's defaults)
     now = {'height_iou': True, 'cmc': True, 'track_buffer_min_frames': 30}
+    now5 = {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 10,
+            'output_lost_inside': True}
     candidates = {
         'output_box=detection': {'output_box': 'detection'},
         'track_buffer_min_frames=30': {'track_buffer_min_frames': 30},
@@ -91,6 +94,7 @@ def configurations() -> dict[str, TrackerConfig]:
         'hiou+cmc+nsa+buf30': {'height_iou': True, 'cmc': True, 'nsa_kalman': True,
                                'track_buffer_min_frames': 30},
         'hiou (former defaults)': {'height_iou': True},
+        'fourth-pass defaults': now,
         'cmc_scale': {**now, 'cmc_scale': True},
         'cmc_unconfirmed': {**now, 'cmc_unconfirmed': True},
         'ocm_weight=0.2': {**now, 'ocm_weight': 0.2},
@@ -101,12 +105,52 @@ def configurations() -> dict[str, TrackerConfig]:
         'ocr_thresh=0.7': {**now, 'ocr_thresh': 0.7},
         'nsa_strength=0.1': {**now, 'nsa_kalman': True, 'nsa_strength': 0.1},
         'nsa_strength=0.25': {**now, 'nsa_kalman': True, 'nsa_strength': 0.25},
-        'pass-4 defaults': now,
-        'unconfirmed_match_thresh=0.8': {**now, 'unconfirmed_match_thresh': 0.8},
+        'lost_velocity_decay=0.9': {**now, 'lost_velocity_decay': 0.9},
+        'lost_velocity_decay=0.95': {**now, 'lost_velocity_decay': 0.95},
+        'lost_velocity_decay=0.8': {**now, 'lost_velocity_decay': 0.8},
+        'lost_velocity_decay=0.98': {**now, 'lost_velocity_decay': 0.98},
+        'lost_velocity_decay=0.99': {**now, 'lost_velocity_decay': 0.99},
+        'kalman_state=xywh': {**now, 'kalman_state': 'xywh'},
+        'xywh+nsa': {**now, 'kalman_state': 'xywh', 'nsa_kalman': True},
+        'match_thresh=0.85': {**now, 'match_thresh': 0.85},
+        'match_thresh=0.95': {**now, 'match_thresh': 0.95},
+        'track_thresh=0.55': {**now, 'track_thresh': 0.55},
+        'track_thresh=0.65': {**now, 'track_thresh': 0.65},
         'track_buffer_s=1.5': {**now, 'track_buffer_s': 1.5},
+        'track_buffer_min_frames=45': {**now, 'track_buffer_min_frames': 45},
+        'now+output_box=detection': {**now, 'output_box': 'detection'},
+        'now+output_lost_frames=1': {**now, 'output_lost_frames': 1},
+        'now+output_lost_frames=2': {**now, 'output_lost_frames': 2},
+        'now+nsa+cmc_unconfirmed': {**now, 'nsa_kalman': True, 'cmc_unconfirmed': True},
+        'lost1+hits10': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 10},
+        'lost1+hits30': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 30},
+        'lost1+inside': {**now, 'output_lost_frames': 1, 'output_lost_inside': True},
+        'lost2+hits10+inside': {**now, 'output_lost_frames': 2, 'output_lost_min_hits': 10,
+                                'output_lost_inside': True},
+        'lost1+hits10+inside': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 10,
+                                'output_lost_inside': True},
+        'lost1+hits5+inside': {**now, 'output_lost_frames': 1, 'output_lost_min_hits': 5,
+                               'output_lost_inside': True},
+        'lost2+hits20+inside': {**now, 'output_lost_frames': 2, 'output_lost_min_hits': 20,
+                                'output_lost_inside': True},
+        'lost2+inside': {**now, 'output_lost_frames': 2, 'output_lost_inside': True},
+        'crowd_match_thresh=0.8': {**now5, 'crowd_match_thresh': 0.8},
+        'crowd_match_thresh=0.85': {**now5, 'crowd_match_thresh': 0.85},
+        'crowd_match_thresh=0.7': {**now5, 'crowd_match_thresh': 0.7},
+        'defaults+track_buffer_s=1.5': {**now5, 'track_buffer_s': 1.5},
+        'defaults+track_buffer_s=1.25': {**now5, 'track_buffer_s': 1.25},
+        'defaults+track_buffer_s=2': {**now5, 'track_buffer_s': 2.0},
+        'defaults+cmc_unconfirmed': {**now5, 'cmc_unconfirmed': True},
+        'defaults+nsa_strength=0.25': {**now5, 'nsa_kalman': True, 'nsa_strength': 0.25},
+        'unconfirmed_match_thresh=0.8': {**now, 'unconfirmed_match_thresh': 0.8},
         'duplicate_iou_dist=0.1': {**now, 'duplicate_iou_dist': 0.1},
+        'unc0.8+buf1.5': {**now, 'unconfirmed_match_thresh': 0.8, 'track_buffer_s': 1.5},
         'unc0.8+buf1.5+dup0.1': {**now, 'unconfirmed_match_thresh': 0.8, 'track_buffer_s': 1.5,
                                  'duplicate_iou_dist': 0.1},
+        'fifth-pass defaults': now5,
+        'defaults+unconfirmed_match_thresh=0.8': {**now5, 'unconfirmed_match_thresh': 0.8},
+        'defaults+unc0.8+buf1.5': {**now5, 'unconfirmed_match_thresh': 0.8,
+                                   'track_buffer_s': 1.5},
     }
     for name, change in candidates.items():
         rows[name] = dataclasses.replace(before, **change)
@@ -292,7 +336,7 @@ def print_timing(root: Path, configs: dict[str, TrackerConfig], rounds: int, tmp
     One pass per configuration is noisy on a shared machine; alternating the configurations and
     taking the median over rounds compares them under the same load.
     """
-    rows = [r for r in ('before', 'hiou (former defaults)', 'pass-4 defaults', 'defaults')
+    rows = [r for r in ('before', 'hiou (former defaults)', 'fourth-pass defaults', 'defaults')
             if r in configs]
     med: dict[str, list[float]] = {r: [] for r in rows}
     for _ in range(rounds):

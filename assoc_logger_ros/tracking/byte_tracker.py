@@ -97,6 +97,9 @@ class ByteTracker:
         self.mask_warnings = 0
         self.last_mask_error = ''
         self.input_drops = InputDrops()       # since construction (reset keeps counting)
+        self._wh = self.cfg.kalman_state == 'xywh'
+        self._to_xyxy = kalman.xywh_to_xyxy if self._wh else kalman.xyah_to_xyxy
+        self._from_xyxy = kalman.xyxy_to_xywh if self._wh else kalman.xyxy_to_xyah
         self.last_input_drops = InputDrops()  # the latest update only
         self.reset()
 
@@ -136,12 +139,14 @@ class ByteTracker:
 
     def tracks(self) -> list[TrackInfo]:
         """Tracked (including unconfirmed) then lost tracks, as frozen copies."""
-        return [self._table.info(int(s)) for s in np.concatenate([self._tracked, self._lost])]
+        return [self._table.info(int(s), self._wh)
+                for s in np.concatenate([self._tracked, self._lost])]
 
     # -- the update ------------------------------------------------------------------------
     def update(self, frame: Frame) -> AssociationSnapshot:
         """Associate one frame of detections and return what was decided."""
         cfg, tab = self.cfg, self._table
+        wh = self._wh
         self._count += 1
         fc = self._count
         now = int(frame.stamp_ns)
@@ -209,8 +214,14 @@ class ByteTracker:
             mean = tab.mean[pool]
             if lost_mask.any():
                 mean[lost_mask, 7] = 0.0
+                if wh:                  # BoT-SORT stops both size velocities
+                    mean[lost_mask, 6] = 0.0
             dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
-            tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt)
+            if cfg.lost_velocity_decay < 1.0 and lost_mask.any():
+                # lost tracks coast slower and slower: centre velocity x decay per frame
+                mean[lost_mask, 4:6] *= (cfg.lost_velocity_decay
+                                         ** dt[lost_mask])[:, None]
+            tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt, wh)
             tab.clock[pool] = clock_now
             if cfg.cmc and high.size:     # camera motion from the boxes (tracking/cmc.py)
                 est = pool[~lost_mask]
@@ -223,10 +234,10 @@ class ByteTracker:
                     moving = np.concatenate([pool, tracked[~act]]) if cfg.cmc_unconfirmed \
                         else pool
                     moved = tab.mean[moving]
-                    cmc.apply_motion(moved, dx, dy, zs, cx0, cy0)
+                    cmc.apply_motion(moved, dx, dy, zs, cx0, cy0, wh)
                     tab.mean[moving] = moved
         pred_mean = tab.mean[slots]
-        pred_boxes = kalman.xyah_to_xyxy(pred_mean)
+        pred_boxes = self._to_xyxy(pred_mean)
 
         stage = np.zeros(n_det, np.int8)
         det_track = _filled(n_det, -1, np.int64)      # row in `slots` per detection
@@ -241,7 +252,8 @@ class ByteTracker:
                                stage, det_track)
             pairs1, free_pool, free_high = sp.stage(
                 np.arange(n_pool), high, True, cfg.match_thresh, MatchStage.HIGH,
-                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores, self._ocm(slots)))
+                cues=_Stage1Cues(cfg, pred_boxes, boxes, pre_conf, scores, self._ocm(slots),
+                                 self._crowded(pred_boxes[:n_pool])))
             r_tracked = free_pool[~lost_mask[free_pool]]
             _, free_r, _ = sp.stage(r_tracked, low, False, LOW_MATCH_THRESH, MatchStage.LOW)
             free_high, ocr_rows = self._recover(
@@ -273,6 +285,9 @@ class ByteTracker:
                 cost1 = ocm.add_direction_term(
                     cost1.reshape(-1), hist[tr], n_obs[tr], boxes[high][dc],
                     scores[high][dc], cfg.ocm_weight).reshape(cost1.shape)
+            if cfg.crowd_match_thresh > 0.0 and cost1.size:
+                cost1 = _crowd_limit(cost1, self._crowded(pred_boxes[:n_pool])[:, None],
+                                     cfg.crowd_match_thresh)
             same1 = self._same_class(trk_cls[:n_pool], classes[high])
             if use_app:
                 app = self.memory.distance(trk_ids[:n_pool], emb[high], valid[high],
@@ -323,9 +338,10 @@ class ByteTracker:
         matched_rows = det_track[matched_dets]
         ms = slots[matched_rows]
         if ms.size:
-            z = kalman.xyxy_to_xyah(boxes[matched_dets])
+            z = self._from_xyxy(boxes[matched_dets])
             nsa = 1.0 - cfg.nsa_strength * scores[matched_dets] if cfg.nsa_kalman else None
-            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa)
+            tab.mean[ms], tab.cov[ms] = kalman.update_blocks(tab.mean[ms], tab.cov[ms], z, nsa,
+                                                             wh)
             if cfg.oc_reupdate:
                 self._reupdate(ms, z, since[matched_rows], prev_state[matched_rows], nsa)
             elif cfg.ocr_thresh > 0.0:      # OCR needs the last observation only
@@ -377,7 +393,7 @@ class ByteTracker:
         removed.append(lost[gone])
         lost = lost[~gone]
         # predicted-and-updated boxes of the survivors: duplicate test and output share them
-        cur_boxes = kalman.xyah_to_xyxy(tab.mean[tracked]) if tracked.size else None
+        cur_boxes = self._to_xyxy(tab.mean[tracked]) if tracked.size else None
         keep_t, lost, dups = self._remove_duplicates(tracked, lost, cur_boxes)
         if keep_t is not None:
             tracked, cur_boxes = tracked[keep_t], cur_boxes[keep_t]
@@ -402,10 +418,10 @@ class ByteTracker:
             has = out_det >= 0
             out_boxes[has] = boxes[out_det[has]]
         if cfg.output_lost_frames > 0 and lost.size:
-            coast = self._coasting(lost, fc, now)
+            coast = self._coasting(lost, fc, now, frame.width, frame.height)
             if coast.size:
                 out = np.concatenate([out, coast])
-                out_boxes = np.concatenate([out_boxes, kalman.xyah_to_xyxy(tab.mean[coast])])
+                out_boxes = np.concatenate([out_boxes, self._to_xyxy(tab.mean[coast])])
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -467,14 +483,24 @@ class ByteTracker:
         self._lost = lost[~late]
         return lost[late]
 
-    def _coasting(self, lost: _I64, fc: int, now: int) -> _I64:
-        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago."""
-        tab, k = self._table, self.cfg.output_lost_frames
-        if self.cfg.frame_mode:
+    def _coasting(self, lost: _I64, fc: int, now: int, width: int, height: int) -> _I64:
+        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago.
+
+        With ``output_lost_min_hits`` only those tracked that many updates in a row before they
+        were lost; with ``output_lost_inside`` only predictions wholly inside the image.
+        """
+        cfg, tab, k = self.cfg, self._table, self.cfg.output_lost_frames
+        if cfg.frame_mode:
             recent = fc - tab.frame_id[lost] <= k
         else:
-            recent = now - tab.last_ns[lost] <= k / self.cfg.frame_rate * 1e9 + _STAMP_TOLERANCE_NS
-        return lost[recent & (tab.state[lost] == _LOST)]
+            recent = now - tab.last_ns[lost] <= k / cfg.frame_rate * 1e9 + _STAMP_TOLERANCE_NS
+        recent &= tab.state[lost] == _LOST
+        if cfg.output_lost_min_hits > 0:
+            recent &= tab.tracklet_len[lost] + 1 >= cfg.output_lost_min_hits
+        if cfg.output_lost_inside and width > 1 and height > 1:
+            b = self._to_xyxy(tab.mean[lost])
+            recent &= (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= width) & (b[:, 3] <= height)
+        return lost[recent]
 
     def _reupdate(self, ms: _I64, z: NDArray[np.float64], gap: NDArray[np.float64],
                   prev: NDArray[np.int8], nsa: NDArray[np.float64] | None) -> None:
@@ -489,7 +515,7 @@ class ByteTracker:
             s = ms[back]
             tab.mean[s], tab.cov[s] = oc.reupdate(
                 tab.obs_mean[s], tab.obs_cov[s], tab.obs_z[s], z[back], gap[back],
-                None if nsa is None else nsa[back])
+                None if nsa is None else nsa[back], self._wh)
         tab.obs_mean[ms] = tab.mean[ms]
         tab.obs_cov[ms] = tab.cov[ms]
         tab.obs_z[ms] = z
@@ -514,7 +540,7 @@ class ByteTracker:
         if not rows.size:
             return free_high, _EMPTY
         dets = high[free_high]
-        obs = kalman.xyah_to_xyxy(self._table.obs_z[pool[rows]])
+        obs = self._to_xyxy(self._table.obs_z[pool[rows]])
         cost = iou_distance(obs, boxes[dets], pixel_offset=cfg.iou_pixel_offset)
         same = self._same_class(trk_cls[rows], classes[dets])
         if same is not None:
@@ -525,6 +551,19 @@ class ByteTracker:
         stage[dets[c]] = MatchStage.HIGH
         det_track[dets[c]] = rows[r]
         return np.delete(free_high, c), rows[r]
+
+    def _crowded(self, pool_boxes: NDArray[np.float64]) -> NDArray[np.bool_] | None:
+        """Pool tracks whose prediction overlaps another's (None: ``crowd_match_thresh`` 0)."""
+        if self.cfg.crowd_match_thresh <= 0.0:
+            return None
+        n, off = pool_boxes.shape[0], self.cfg.iou_pixel_offset
+        if n * n >= SPARSE_MIN_PAIRS:
+            i, j, _ = overlap_pairs(pool_boxes, pool_boxes, pixel_offset=off)
+        else:
+            i, j = (iou_distance(pool_boxes, pool_boxes, pixel_offset=off) < 1.0).nonzero()
+        out = np.zeros(n, bool)
+        out[i[i != j]] = True
+        return out
 
     def _ocm(self, slots: _I64) -> tuple[NDArray[np.float64], _I64] | None:
         """The OCM centre histories of ``slots`` (None when ``ocm_weight`` is 0)."""
@@ -569,7 +608,8 @@ class ByteTracker:
             return _EMPTY
         tab = self._table
         s = tab.alloc(n)
-        tab.mean[s], tab.cov[s] = kalman.initiate_blocks(kalman.xyxy_to_xyah(boxes[dets]))
+        tab.mean[s], tab.cov[s] = kalman.initiate_blocks(self._from_xyxy(boxes[dets]),
+                                                         self._wh)
         tab.clock[s] = clock_now
         tab.track_id[s] = np.arange(self._next_id, self._next_id + n)
         self._next_id += n
@@ -605,7 +645,7 @@ class ByteTracker:
         if tracked.size == 0 or lost.size == 0 or self.cfg.duplicate_iou_dist <= 0.0:
             return None, lost, _EMPTY
         tab = self._table
-        lost_boxes = kalman.xyah_to_xyxy(tab.mean[lost])
+        lost_boxes = self._to_xyxy(tab.mean[lost])
         if tracked.size * lost.size >= SPARSE_MIN_PAIRS:  # only overlapping pairs can be close
             p, q, d = overlap_pairs(tracked_boxes, lost_boxes,
                                     pixel_offset=self.cfg.iou_pixel_offset)
@@ -663,16 +703,23 @@ class ByteTracker:
         return count
 
 
+def _crowd_limit(cost: NDArray[np.float64], crowded: NDArray[np.bool_],
+                 limit: float) -> NDArray[np.float64]:
+    """Stage-1 costs of crowded tracks at or above ``limit`` become 1.0 (never eligible)."""
+    return np.where(crowded & (cost >= limit), 1.0, cost)
+
+
 class _Stage1Cues:
     """The stage-1 cues of the dense path (height IoU, score cue), pair by pair, same floats."""
 
     def __init__(self, cfg: TrackerConfig, trk_boxes: NDArray[np.float64],
                  det_boxes: NDArray[np.float64], trk_scores: NDArray[np.float64],
                  det_scores: NDArray[np.float64],
-                 ocm_hist: tuple[NDArray[np.float64], _I64] | None = None) -> None:
+                 ocm_hist: tuple[NDArray[np.float64], _I64] | None = None,
+                 crowded: NDArray[np.bool_] | None = None) -> None:
         self.cfg, self.trk_boxes, self.det_boxes = cfg, trk_boxes, det_boxes
         self.trk_scores, self.det_scores = trk_scores, det_scores
-        self.ocm_hist = ocm_hist
+        self.ocm_hist, self.crowded = ocm_hist, crowded
 
     def before_fuse(self, tr: _I64, dc: _I64, dist: NDArray[np.float64]
                     ) -> NDArray[np.float64]:
@@ -691,6 +738,8 @@ class _Stage1Cues:
             cost = ocm.add_direction_term(cost, hist[tr], n_obs[tr], self.det_boxes[dc],
                                           np.asarray(self.det_scores, np.float64)[dc],
                                           self.cfg.ocm_weight)
+        if self.crowded is not None:
+            cost = _crowd_limit(cost, self.crowded[tr], self.cfg.crowd_match_thresh)
         return cost
 
 

@@ -169,8 +169,12 @@ def estimate_motion(track_xyah: _F64, det_xyxy: _F64
     return tx, ty, s, float(pbar[0]), float(pbar[1]), n_in
 
 
-def apply_motion(mean: _F64, dx: float, dy: float, s: float, cx0: float, cy0: float) -> None:
-    """Move (N, 8) Kalman means by the shift and the zoom ``s`` about ``(cx0, cy0)``, in place."""
+def apply_motion(mean: _F64, dx: float, dy: float, s: float, cx0: float, cy0: float,
+                 wh: bool = False) -> None:
+    """Move (N, 8) Kalman means by the shift and the zoom ``s`` about ``(cx0, cy0)``, in place.
+
+    ``wh``: xywh means (the width scales too; in xyah the aspect ratio stays).
+    """
     if s == 0.0:
         apply_shift(mean, dx, dy)
         return
@@ -179,5 +183,7 @@ def apply_motion(mean: _F64, dx: float, dy: float, s: float, cx0: float, cy0: fl
     mean[:, 0] += ux
     mean[:, 1] += uy
     mean[:, 3] *= 1.0 + s
+    if wh:
+        mean[:, 2] *= 1.0 + s
     mean[:, 4] += VELOCITY_SHARE * ux
     mean[:, 5] += VELOCITY_SHARE * uy

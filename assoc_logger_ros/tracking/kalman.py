@@ -67,6 +67,27 @@ def xyah_to_xyxy(xyah: ArrayLike) -> _F64:
     return out
 
 
+def xyxy_to_xywh(boxes: ArrayLike) -> _F64:
+    """(N, 4) corners -> (N, 4) ``cx, cy, w, h`` (the BoT-SORT state's measured part)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = np.empty_like(b)
+    wh = b[:, 2:4] - b[:, 0:2]
+    out[:, 0:2] = b[:, 0:2] + 0.5 * wh
+    out[:, 2:4] = wh
+    return out
+
+
+def xywh_to_xyxy(xywh: ArrayLike) -> _F64:
+    """(N, >=4) ``cx, cy, w, h`` (e.g. xywh Kalman means) -> (N, 4) corners."""
+    m = np.asarray(xywh, dtype=np.float64)
+    if m.ndim == 1:
+        m = m.reshape(1, -1)
+    out = np.empty((m.shape[0], 4))
+    out[:, 0:2] = m[:, 0:2] - 0.5 * m[:, 2:4]
+    out[:, 2:4] = out[:, 0:2] + m[:, 2:4]
+    return out
+
+
 def initiate(measurement: ArrayLike) -> tuple[_F64, _F64]:
     """Start tracks from (N, 4) xyah measurements: zero velocity, height-scaled uncertainty.
 
@@ -174,10 +195,33 @@ _C_MEAS = np.array([0.0, 0.0, 1e-1, 0.0])
 # tracker therefore keeps ``blocks`` (N, 3, 4) = (pp, pv, vv) per coordinate and runs four scalar
 # filters side by side: the same numbers as the 8x8 form, at a fraction of the cost.
 
-def initiate_blocks(measurement: ArrayLike) -> tuple[_F64, _F64]:
-    """:func:`initiate` with the covariance as (N, 3, 4) blocks ``pp, pv, vv``."""
-    mean, cov = initiate(measurement)
-    return mean, to_blocks(cov)
+# BoT-SORT's state (``wh=True``): ``[cx, cy, w, h, vcx, vcy, vw, vh]``, every noise std
+# proportional to the box width (x, w) or height (y, h), no constants.
+_W_POS_WH = np.full(4, STD_WEIGHT_POSITION)
+_W_VEL_WH = np.full(4, STD_WEIGHT_VELOCITY)
+
+
+def _wh_scale(m: _F64) -> _F64:
+    """(N, 4) ``w, h, w, h`` of xywh means: what each coordinate's noise is proportional to."""
+    return m[:, [2, 3, 2, 3]]
+
+
+def initiate_blocks(measurement: ArrayLike, wh: bool = False) -> tuple[_F64, _F64]:
+    """:func:`initiate` with the covariance as (N, 3, 4) blocks ``pp, pv, vv``.
+
+    ``wh``: the measurement is xywh and the noise BoT-SORT's (see :func:`predict_blocks`).
+    """
+    if not wh:
+        mean, cov = initiate(measurement)
+        return mean, to_blocks(cov)
+    z = np.asarray(measurement, dtype=np.float64).reshape(-1, 4)
+    mean = np.zeros((z.shape[0], 8))
+    mean[:, :4] = z
+    sc = _wh_scale(mean)
+    out = np.zeros((z.shape[0], 3, 4))
+    out[:, 0] = (2.0 * STD_WEIGHT_POSITION * sc) ** 2
+    out[:, 2] = (10.0 * STD_WEIGHT_VELOCITY * sc) ** 2
+    return mean, out
 
 
 def to_blocks(cov: ArrayLike) -> _F64:
@@ -200,16 +244,25 @@ def from_blocks(blocks: ArrayLike) -> _F64:
 
 
 def predict_blocks(mean: ArrayLike, blocks: ArrayLike,
-                   dt: ArrayLike = 1.0) -> tuple[_F64, _F64]:
-    """:func:`predict` on block covariances; ``dt`` scalar or (N,)."""
+                   dt: ArrayLike = 1.0, wh: bool = False) -> tuple[_F64, _F64]:
+    """:func:`predict` on block covariances; ``dt`` scalar or (N,).
+
+    ``wh``: xywh states with BoT-SORT's noise (std = weight x width for x and w, weight x
+    height for y and h); False: the reference xyah filter, unchanged.
+    """
     m = np.asarray(mean, dtype=np.float64).reshape(-1, 8)
     b = np.asarray(blocks, dtype=np.float64).reshape(-1, 3, 4)
     n = m.shape[0]
     d = np.asarray(dt, dtype=np.float64)
     d = d.reshape(-1, 1) if d.ndim else d
-    h = m[:, 3:4]
-    qp = h * _W_POS + _C_POS            # per-coordinate std of the position noise
-    qv = h * _W_VEL + _C_VEL
+    if wh:
+        sc = _wh_scale(m)
+        qp = sc * _W_POS_WH
+        qv = sc * _W_VEL_WH
+    else:
+        h = m[:, 3:4]
+        qp = h * _W_POS + _C_POS            # per-coordinate std of the position noise
+        qv = h * _W_VEL + _C_VEL
     new_mean = m.copy()
     new_mean[:, :4] += d * m[:, 4:]
     pp, pv, vv = b[:, 0], b[:, 1], b[:, 2]
@@ -221,16 +274,17 @@ def predict_blocks(mean: ArrayLike, blocks: ArrayLike,
 
 
 def update_blocks(mean: ArrayLike, blocks: ArrayLike, measurement: ArrayLike,
-                  noise_scale: ArrayLike | None = None) -> tuple[_F64, _F64]:
+                  noise_scale: ArrayLike | None = None,
+                  wh: bool = False) -> tuple[_F64, _F64]:
     """:func:`update` on block covariances (four scalar Kalman updates per track).
 
     ``noise_scale`` (N,) multiplies each track's measurement-noise variance (NSA Kalman passes
-    ``1 - score``); None keeps the reference noise.
+    ``1 - score``); None keeps the reference noise. ``wh``: xywh, BoT-SORT's noise.
     """
     m = np.asarray(mean, dtype=np.float64).reshape(-1, 8)
     b = np.asarray(blocks, dtype=np.float64).reshape(-1, 3, 4)
     z = np.asarray(measurement, dtype=np.float64).reshape(-1, 4)
-    r = m[:, 3:4] * _W_POS + _C_MEAS
+    r = _wh_scale(m) * _W_POS_WH if wh else m[:, 3:4] * _W_POS + _C_MEAS
     pp, pv, vv = b[:, 0], b[:, 1], b[:, 2]
     r2 = r * r
     if noise_scale is not None:

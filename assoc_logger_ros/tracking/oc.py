@@ -22,7 +22,7 @@ _F64 = NDArray[np.float64]
 
 
 def reupdate(obs_mean: _F64, obs_cov: _F64, obs_z: _F64, new_z: _F64, gap: _F64,
-             noise_scale: _F64 | None = None) -> tuple[_F64, _F64]:
+             noise_scale: _F64 | None = None, wh: bool = False) -> tuple[_F64, _F64]:
     """Replay a gap of ``gap`` nominal frames per track from its last observed state.
 
     Args:
@@ -32,6 +32,7 @@ def reupdate(obs_mean: _F64, obs_cov: _F64, obs_z: _F64, new_z: _F64, gap: _F64,
         gap: (N,) nominal frames between the two (>= 1 in practice).
         noise_scale: (N,) measurement-noise factor for the real detection (NSA), or None;
             virtual observations use the reference noise.
+        wh: xywh states (``kalman_state: xywh``); ``obs_z``/``new_z`` are then xywh too.
 
     Returns:
         the new mean (N, 8) and block covariance (N, 3, 4).
@@ -42,11 +43,11 @@ def reupdate(obs_mean: _F64, obs_cov: _F64, obs_z: _F64, new_z: _F64, gap: _F64,
     mean, cov = obs_mean.copy(), obs_cov.copy()
     for i in range(1, int(steps.max(initial=0)) + 1):
         rows = (steps >= i).nonzero()[0]
-        m, c = kalman.predict_blocks(mean[rows], cov[rows], dt[rows])
+        m, c = kalman.predict_blocks(mean[rows], cov[rows], dt[rows], wh)
         frac = (i / steps[rows])[:, None]
         z = obs_z[rows] + (new_z[rows] - obs_z[rows]) * frac
         scale = None
         if noise_scale is not None:
             scale = np.where(steps[rows] == i, noise_scale[rows], 1.0)
-        mean[rows], cov[rows] = kalman.update_blocks(m, c, z, scale)
+        mean[rows], cov[rows] = kalman.update_blocks(m, c, z, scale, wh)
     return mean, cov

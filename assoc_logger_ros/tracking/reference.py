@@ -19,6 +19,9 @@ REFERENCE_SETTINGS: dict[str, Any] = {
     'output_lost_frames': 0, 'cmc': False, 'cmc_scale': False, 'nsa_strength': 1.0,
     'ocm_weight': 0.0, 'ocr_thresh': 0.0, 'cmc_unconfirmed': False,
     'track_buffer_s': 1.0, 'unconfirmed_match_thresh': 0.7, 'duplicate_iou_dist': 0.15,
+    'lost_velocity_decay': 1.0, 'kalman_state': 'xyah',
+    'output_lost_min_hits': 0, 'output_lost_inside': False,
+    'crowd_match_thresh': 0.0,
 }
 
 

@@ -118,10 +118,10 @@ class TrackTable:
         """Release every row."""
         self._free = list(range(self._cap - 1, -1, -1))
 
-    def info(self, slot: int) -> TrackInfo:
-        """A frozen copy of one row."""
+    def info(self, slot: int, wh: bool = False) -> TrackInfo:
+        """A frozen copy of one row (``wh``: the mean is xywh, ``kalman_state: xywh``)."""
         m = self.mean[slot]
-        w, h = m[2] * m[3], m[3]
+        w, h = (m[2] if wh else m[2] * m[3]), m[3]
         x1, y1 = m[0] - w / 2, m[1] - h / 2
         return TrackInfo(int(self.track_id[slot]), int(self.class_id[slot]),
                          TrackState(int(self.state[slot])), bool(self.activated[slot]),
