@@ -159,7 +159,7 @@ class TrackerConfig(_Validated):
         '(1 - IoU) are duplicates: the younger one is dropped (the reference: 0.15; 0: never).',
         lo=0.0, hi=1.0)
     track_buffer_s: float = _param(
-        1.5, 'How long a lost track is kept for re-identification (the reference: 1 s).',
+        1.0, 'How long a lost track is kept for re-identification.',
         lo=0.0, hi=3600.0, unit='s')
     frame_rate: float = _param(
         30.0, 'Nominal input rate: frame-mode time step and feature velocity unit.',

@@ -418,10 +418,10 @@ class ByteTracker:
             has = out_det >= 0
             out_boxes[has] = boxes[out_det[has]]
         if cfg.output_lost_frames > 0 and lost.size:
-            coast = self._coasting(lost, fc, now, frame.width, frame.height)
+            coast, coast_boxes = self._coasting(lost, fc, now, frame.width, frame.height)
             if coast.size:
                 out = np.concatenate([out, coast])
-                out_boxes = np.concatenate([out_boxes, self._to_xyxy(tab.mean[coast])])
+                out_boxes = np.concatenate([out_boxes, coast_boxes])
         snapshot_states = prev_state.copy()
         snapshot_states[prev_state == _REMOVED] = _LOST    # expired, still in the pool
         snapshot_states[n_pool:] = _NEW
@@ -483,11 +483,13 @@ class ByteTracker:
         self._lost = lost[~late]
         return lost[late]
 
-    def _coasting(self, lost: _I64, fc: int, now: int, width: int, height: int) -> _I64:
-        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago.
+    def _coasting(self, lost: _I64, fc: int, now: int, width: int, height: int
+                  ) -> tuple[_I64, NDArray[np.float64]]:
+        """Lost tracks matched at most ``output_lost_frames`` nominal frames ago, and their boxes.
 
         With ``output_lost_min_hits`` only those tracked that many updates in a row before they
-        were lost; with ``output_lost_inside`` only predictions wholly inside the image.
+        were lost; with ``output_lost_inside`` only predictions wholly inside the image. The
+        boxes are computed for the few recent ones only (every update runs this).
         """
         cfg, tab, k = self.cfg, self._table, self.cfg.output_lost_frames
         if cfg.frame_mode:
@@ -497,10 +499,14 @@ class ByteTracker:
         recent &= tab.state[lost] == _LOST
         if cfg.output_lost_min_hits > 0:
             recent &= tab.tracklet_len[lost] + 1 >= cfg.output_lost_min_hits
+        coast = lost[recent]
+        if not coast.size:
+            return coast, np.empty((0, 4))
+        b = self._to_xyxy(tab.mean[coast])
         if cfg.output_lost_inside and width > 1 and height > 1:
-            b = self._to_xyxy(tab.mean[lost])
-            recent &= (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= width) & (b[:, 3] <= height)
-        return lost[recent]
+            inside = (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= width) & (b[:, 3] <= height)
+            coast, b = coast[inside], b[inside]
+        return coast, b
 
     def _reupdate(self, ms: _I64, z: NDArray[np.float64], gap: NDArray[np.float64],
                   prev: NDArray[np.int8], nsa: NDArray[np.float64] | None) -> None:
