@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_tracking_sparse import _FIELDS, crowd
+from test_tracking_sparse import assert_same_snapshots, crowd
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import make_frame
@@ -133,6 +133,4 @@ def test_sparse_path_equals_dense_with_camera_motion(monkeypatch):
         tr = ByteTracker(TrackerConfig(frame_mode=True))
         runs.append([tr.update(f) for f in frames])
     assert sum(fired) >= 10
-    for a, b in zip(*runs):
-        for name in _FIELDS:
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert_same_snapshots(*runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_tracking_cmc import people, xyah
-from test_tracking_sparse import _FIELDS, crowd, sparse_and_dense_runs
+from test_tracking_sparse import assert_same_snapshots, crowd, sparse_and_dense_runs
 
 from assoc_logger_ros.config import MemoryConfig, TrackerConfig
 from assoc_logger_ros.frame import make_frame
@@ -121,9 +121,7 @@ def test_sparse_path_equals_dense_with_ocm(monkeypatch):
     assert any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
                or not np.array_equal(a.cost_matrix, b.cost_matrix)
                for a, b in zip(dense, plain))
-    for a, b in zip(sparse, dense):
-        for name in _FIELDS:
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert_same_snapshots(sparse, dense)
 
 
 def test_cmc_unconfirmed_moves_the_new_tracks_too():

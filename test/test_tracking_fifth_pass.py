@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from test_tracking_candidates import RATE, box, frame, tracker
-from test_tracking_sparse import _FIELDS, crowd, sparse_and_dense_runs
+from test_tracking_sparse import assert_same_snapshots, crowd, sparse_and_dense_runs
 
 from assoc_logger_ros.config import TrackerConfig
 from assoc_logger_ros.tracking import kalman
@@ -59,9 +59,7 @@ def test_sparse_path_equals_dense_with_the_coasting_filters(monkeypatch):
     """Coasting runs after either path: identical outputs, coasted tracks included."""
     sparse, dense, _ = sparse_and_dense_runs(monkeypatch, crowd(np.random.default_rng(5), 150, 25))
     assert any((s.output_det_index == -1).any() for s in dense)
-    for a, b in zip(sparse, dense):
-        for name in _FIELDS:
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert_same_snapshots(sparse, dense)
 
 
 def test_lost_velocity_decay_slows_a_lost_prediction():
@@ -161,6 +159,4 @@ def test_sparse_path_equals_dense_with_crowd_match_thresh(monkeypatch):
         monkeypatch, crowd(np.random.default_rng(9), 150, 20), crowd_match_thresh=0.8)
     assert any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
                for a, b in zip(dense, base))
-    for a, b in zip(sparse, dense):
-        for name in _FIELDS:
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert_same_snapshots(sparse, dense)

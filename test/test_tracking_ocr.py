@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from test_tracking_sparse import _FIELDS, crowd, sparse_and_dense_runs
+from test_tracking_sparse import assert_same_snapshots, crowd, sparse_and_dense_runs
 
 from assoc_logger_ros.config import TrackerConfig
 from assoc_logger_ros.frame import make_frame
@@ -48,6 +48,4 @@ def test_sparse_path_equals_dense_with_ocr(monkeypatch):
         monkeypatch, crowd(np.random.default_rng(8), 150, 20), ocr_thresh=0.3)
     assert any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
                for a, b in zip(dense, base))
-    for a, b in zip(sparse, dense):
-        for name in _FIELDS:
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert_same_snapshots(sparse, dense)

@@ -17,6 +17,14 @@ _FIELDS = ('track_ids', 'track_states', 'track_boxes', 'det_boxes', 'match_stage
            'output_det_index', 'removed_track_ids', 'cost_matrix', 'mask_matrix')
 
 
+def assert_same_snapshots(runs_a: list, runs_b: list) -> None:
+    """Every snapshot of two runs equal in every compared field (bit for bit)."""
+    assert len(runs_a) == len(runs_b)
+    for a, b in zip(runs_a, runs_b):
+        for name in _FIELDS:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
 def sparse_and_dense_runs(monkeypatch, frames: list, **settings) -> tuple[list, list, list]:
     """The outputs of the sparse path, the dense path (both with ``settings``) and plain."""
     runs = []
