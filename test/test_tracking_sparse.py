@@ -25,6 +25,12 @@ def assert_same_snapshots(runs_a: list, runs_b: list) -> None:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
+def decisions_differ(runs_a: list, runs_b: list) -> bool:
+    """Whether some snapshot of two runs assigned a detection differently."""
+    return any(not np.array_equal(a.assigned_track_ids, b.assigned_track_ids)
+               for a, b in zip(runs_a, runs_b))
+
+
 def sparse_and_dense_runs(monkeypatch, frames: list, **settings) -> tuple[list, list, list]:
     """The outputs of the sparse path, the dense path (both with ``settings``) and plain."""
     runs = []

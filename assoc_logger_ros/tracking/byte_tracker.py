@@ -212,15 +212,15 @@ class ByteTracker:
         lost_mask = prev_state[:n_pool] != _TRACKED
         if n_pool:
             mean = tab.mean[pool]
+            dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
             if lost_mask.any():
                 mean[lost_mask, 7] = 0.0
                 if wh:                  # BoT-SORT stops both size velocities
                     mean[lost_mask, 6] = 0.0
-            dt = np.maximum(clock_now - tab.clock[pool], 0) * clock_scale
-            if cfg.lost_velocity_decay < 1.0 and lost_mask.any():
-                # lost tracks coast slower and slower: centre velocity x decay per frame
-                mean[lost_mask, 4:6] *= (cfg.lost_velocity_decay
-                                         ** dt[lost_mask])[:, None]
+                if cfg.lost_velocity_decay < 1.0:
+                    # lost tracks coast slower and slower: centre velocity x decay per frame
+                    mean[lost_mask, 4:6] *= (cfg.lost_velocity_decay
+                                             ** dt[lost_mask])[:, None]
             tab.mean[pool], tab.cov[pool] = kalman.predict_blocks(mean, tab.cov[pool], dt, wh)
             tab.clock[pool] = clock_now
             if cfg.cmc and high.size:     # camera motion from the boxes (tracking/cmc.py)
@@ -320,7 +320,8 @@ class ByteTracker:
                 classes, stage, det_track)
             newly_lost = slots[_without(r_tracked[free_r], ocr_rows)]
 
-            # step 3: unconfirmed vs remaining high dets, IoU fused with score at 0.7
+            # step 3: unconfirmed vs remaining high dets, IoU fused with score at
+            # unconfirmed_match_thresh
             rest = high[free_high]
             same3 = self._same_class(trk_cls[n_pool:], classes[rest])
             _, free_unc, free_rest = self._stage(
