@@ -7,7 +7,8 @@ the right labels under both definitions, score the held-out sequence; the rows p
 held-out sequences. ``--target`` picks what "wrong" means in training (either definition, or
 the consistent one only). Samples come from ``bench/label_quality.py --work DIR`` (run it
 first); the per-pair table is cached as DIR/pairs.npz. ``--extra`` adds ``match_stage`` and
-the same track's previous and next pair's keys; ``--in-sample`` also fits and scores on all.
+the same track's previous and next pair's keys; ``--in-sample`` also fits and scores on all;
+``--retrack`` adds the re-tracking votes of ``bench/label_retrack.py`` (cached there).
 
     PYTHONPATH=. .venv/bin/python bench/label_scorer_boost.py --work /tmp/lq_s10
 """
@@ -185,18 +186,25 @@ def main() -> int:
                         default='either')
     parser.add_argument('--extra', action='store_true',
                         help="add match_stage and the track's previous/next pair's keys")
+    parser.add_argument('--retrack', action='store_true',
+                        help='add retrack_votes and retrack_window_votes (bench/label_retrack.py)')
     parser.add_argument('--in-sample', action='store_true',
                         help='also fit on all seven and score them (not held out)')
     args = parser.parse_args()
     t0 = time.time()
-    pairs, seq_of = load_pairs(args.work, args.seqs)
+    if args.retrack:
+        from bench.label_retrack import VOTE_KEYS
+        from bench.label_retrack import load_pairs as load_retrack
+        pairs, seq_of = load_retrack(args.work, args.seqs)
+    else:
+        pairs, seq_of = load_pairs(args.work, args.seqs)
     bad = {'either': (pairs['verdict'] == WRONG) | (pairs['verdict_consistent'] == WRONG),
            'consistent': pairs['verdict_consistent'] == WRONG,
            'per_frame': pairs['verdict'] == WRONG}[args.target]
     known = np.zeros(bad.size, bool)
     for d in DEFS:
         known |= np.isin(pairs[d], (CORRECT, WRONG))
-    feats = FEATURES
+    feats = FEATURES + (VOTE_KEYS if args.retrack else ())
     if args.extra:
         feats = FEATURES + ('match_stage',) + add_shifted(pairs, seq_of)
     x = matrix(pairs, feats)
