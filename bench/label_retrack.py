@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assoc_logger_ros.config import TrackerConfig  # noqa: E402
 from assoc_logger_ros.dataset.label_filter import PRESETS, keep_mask  # noqa: E402
-from assoc_logger_ros.dataset.labels import score_directory  # noqa: E402
 from assoc_logger_ros.frame import make_frame  # noqa: E402
 from assoc_logger_ros.shards.source import open_source  # noqa: E402
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker  # noqa: E402
 from assoc_logger_ros.tracking.reference import reference_config  # noqa: E402
 from bench.label_quality import SEQS, row  # noqa: E402
+from bench.label_scorer_boost import load_pairs as boost_pairs  # noqa: E402
 
 WINDOW = 3      # the track's matches either side for retrack_window_votes
 VOTE_KEYS = ('retrack_votes', 'retrack_window_votes')
@@ -114,28 +114,17 @@ def votes(directory: Path) -> dict[tuple[int, int], tuple[float, float]]:
     return out
 
 
+def add_votes(directory: Path, pairs: dict[str, np.ndarray]) -> None:
+    """Add the :data:`VOTE_KEYS` columns to one sequence's per-pair table."""
+    v = votes(directory)
+    for c, key in enumerate(VOTE_KEYS):
+        pairs[key] = np.array([v.get((int(i), int(j)), (np.nan, np.nan))[c]
+                               for i, j in zip(pairs['sample'], pairs['det'])])
+
+
 def load_pairs(work: Path, seqs: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The per-pair table of every sequence plus the vote columns (cached)."""
-    cache = work / 'pairs_retrack.npz'
-    if cache.exists():
-        z = dict(np.load(cache, allow_pickle=False))
-        seq_of = z.pop('_seq')
-        if sorted(set(seq_of)) == sorted(seqs):
-            return z, seq_of
-    tables, by_seq = [], []
-    for seq in seqs:
-        d = work / 'samples' / seq
-        _, pairs, _ = score_directory(d, pairs=True, context=True)
-        v = votes(d)
-        for c, key in enumerate(VOTE_KEYS):
-            pairs[key] = np.array([v.get((int(i), int(j)), (np.nan, np.nan))[c]
-                                   for i, j in zip(pairs['sample'], pairs['det'])])
-        tables.append(pairs)
-        by_seq.append(np.full(pairs['verdict'].size, seq))
-    pairs = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
-    seq_of = np.concatenate(by_seq)
-    np.savez(cache, _seq=seq_of, **{k: v for k, v in pairs.items() if v.dtype != object})
-    return pairs, seq_of
+    return boost_pairs(work, seqs, 'pairs_retrack.npz', add_votes)
 
 
 def main() -> int:

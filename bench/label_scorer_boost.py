@@ -16,6 +16,7 @@ the same track's previous and next pair's keys; ``--in-sample`` also fits and sc
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 import sys
 import time
@@ -33,9 +34,14 @@ DEFS = ('verdict', 'verdict_consistent')
 BINS = 32
 
 
-def load_pairs(work: Path, seqs: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Pooled per-pair table and each row's sequence (cached in work/pairs.npz)."""
-    cache = work / 'pairs.npz'
+def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs.npz',
+               add: Callable[[Path, dict[str, np.ndarray]], None] | None = None
+               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Pooled per-pair table and each row's sequence (cached in work/``cache_name``).
+
+    ``add(samples_dir, pairs)``, when given, adds columns to each sequence's table.
+    """
+    cache = work / cache_name
     if cache.exists():
         z = dict(np.load(cache, allow_pickle=False))
         seq_of = z.pop('_seq')
@@ -44,6 +50,8 @@ def load_pairs(work: Path, seqs: list[str]) -> tuple[dict[str, np.ndarray], np.n
     tables, by_seq = [], []
     for seq in seqs:
         _, pairs, _ = score_directory(work / 'samples' / seq, pairs=True, context=True)
+        if add is not None:
+            add(work / 'samples' / seq, pairs)
         tables.append(pairs)
         by_seq.append(np.full(pairs['verdict'].size, seq))
     pairs = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
