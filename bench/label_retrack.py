@@ -56,8 +56,12 @@ def runs() -> list[tuple[str, TrackerConfig, bool]]:
             ('forward match 0.7', tight, False)]
 
 
-def read_session(directory: Path) -> tuple[list[tuple], dict[int, np.ndarray]]:
-    """Frames (sample, frame, stamp, boxes, scores, classes, w, h) in order; logged ids."""
+def read_session(directory: Path
+                 ) -> tuple[list[tuple], dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Frames (sample, frame, stamp, boxes, scores, classes, w, h) in order, and logged ids.
+
+    The ids are (assigned_track_ids, new_track_ids) by sample.
+    """
     ds = open_source(directory)
     frames, logged = [], {}
     for i, rec in enumerate(ds.records):
@@ -68,8 +72,8 @@ def read_session(directory: Path) -> tuple[list[tuple], dict[int, np.ndarray]]:
                        np.asarray(a['det_boxes'], np.float64), np.asarray(a['det_scores']),
                        np.asarray(a['det_class_ids']), int(meta['width']),
                        int(meta['height'])))
-        asg = np.asarray(a['assigned_track_ids']).reshape(-1)
-        logged[i] = np.where(asg >= 0, -2 - asg, np.asarray(a['new_track_ids']).reshape(-1))
+        logged[i] = (np.asarray(a['assigned_track_ids']).reshape(-1),
+                     np.asarray(a['new_track_ids']).reshape(-1))
     frames.sort(key=lambda f: f[1])
     return frames, logged
 
@@ -93,10 +97,9 @@ def votes(directory: Path) -> dict[tuple[int, int], tuple[float, float]]:
     frame_of = {f[0]: f[1] for f in frames}
     tracks: dict[int, list[tuple[int, int, int, bool]]] = {}
     for i, ids in logged.items():
-        for d in np.flatnonzero(ids != -1):
-            v = int(ids[d])
-            tid, matched = (-2 - v, True) if v <= -2 else (v, False)
-            tracks.setdefault(tid, []).append((frame_of[i], i, int(d), matched))
+        for matched, tids in zip((True, False), ids):   # a match, or the box a track began at
+            for d in np.flatnonzero(tids >= 0):
+                tracks.setdefault(int(tids[d]), []).append((frame_of[i], i, int(d), matched))
     others = [retrack(frames, cfg, back) for _, cfg, back in runs()]
     out = {}
     for pts in tracks.values():

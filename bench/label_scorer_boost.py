@@ -214,7 +214,7 @@ def main() -> int:
         known |= np.isin(pairs[d], (CORRECT, WRONG))
     feats = FEATURES + (VOTE_KEYS if args.retrack else ())
     if args.extra:
-        feats = FEATURES + ('match_stage',) + add_shifted(pairs, seq_of)
+        feats = feats + ('match_stage',) + add_shifted(pairs, seq_of)
     x = matrix(pairs, feats)
     y = bad.astype(np.float64)
     out = {k: np.zeros(bad.size, bool) for k in args.kept}
