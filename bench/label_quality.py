@@ -10,15 +10,16 @@ it removes and of right labels it keeps:
 * each per-pair confidence key alone, at the threshold that keeps 95% of the right labels
   (chosen with ground truth: it shows how well the key separates, it is not a usable filter);
 * the session-level ``ctx_*`` evidence of ``dataset/track_context.py`` the same way (computed
-  from the samples alone, as ``filter`` does);
+  from the samples alone, as ``filter`` does), the re-tracking votes included;
 * the presets of ``filter --label-preset`` (fixed thresholds; ``recommended`` uses both kinds
   of evidence and was tuned on all seven sequences, ``--tune-all`` prints that rule), and as a
-  held-out check the same greedy tuning run on 02, 04 and 05 only and scored on the other four;
+  held-out check the same greedy tuning run on 02, 04 and 05 only and scored on the other four
+  (``--loso``: leaving each sequence out in turn);
 * switch events: the live ``est_id_switches`` and the offline estimate
   (``dataset/offline_switches.py``), precision and recall, on all and on the held-out four.
 
     .venv/bin/python bench/label_quality.py [--data DIR] [--work /tmp/label_quality] [--seqs ..]
-        [--tune-all]
+        [--tune-all] [--loso]
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ CONTEXT = (('ctx_resid', '>'), ('ctx_resid_prev', '>'), ('ctx_return', '>'),
            ('ctx_rival_fit', '<'), ('ctx_window', '>'), ('ctx_matches_left', '<'),
            ('ctx_window_col_margin', '<'), ('ctx_window_row_margin', '<'),
            ('ctx_window_rival_det_iou', '>'), ('ctx_window_rival_track_iou', '>'),
-           ('ctx_window_rival_fit', '<'))
+           ('ctx_window_rival_fit', '<'), ('ctx_retrack_votes', '>'),
+           ('ctx_retrack_splits', '>'), ('ctx_window_retrack_votes', '>'))
 GREEDY = SINGLE[:4] + SINGLE[5:] + CONTEXT
 
 
@@ -151,6 +153,9 @@ def main() -> int:
     parser.add_argument('--tune-all', action='store_true',
                         help='also run the greedy tuning on all sequences (how the preset was '
                         'chosen) and print its rule')
+    parser.add_argument('--loso', action='store_true',
+                        help='also run the greedy tuning leaving each sequence out (7 tunings, '
+                        'about 6 min): the held-out figure of the preset procedure')
     args = parser.parse_args()
     if not (args.data / 'MOT17' / 'train').is_dir():
         print(f'bench data not found at {args.data}; set ASSOC_BENCH_DATA')
@@ -158,7 +163,8 @@ def main() -> int:
     dirs = collect(args.data, args.work, args.seqs, args.fresh)
     tables, by_seq, scorers, reports = [], [], {}, []
     for seq, d in dirs.items():
-        rep, pairs, sc = score_directory(d, pairs=True, context=True)  # + ctx_*, no GT
+        rep, pairs, sc = score_directory(d, pairs=True, context=True,  # + ctx_*, no GT
+                                         retrack=True)
         reports.append((seq, rep))
         scorers.update({f'{seq}/{k}': v for k, v in sc.items()})
         tables.append(pairs)
@@ -219,6 +225,14 @@ def main() -> int:
                   rest))
         print(row('preset, scored on 09/10/11/13 only', ~keep[~tune], rest))
         print('\nheld-out rule: ' + ', '.join(f'{k} {op} {t}' for (k, op), t in rule.items()))
+    if args.loso:
+        held_out = np.zeros(seq_of.size, bool)
+        for seq in args.seqs:
+            test = seq_of == seq
+            rule = greedy({k: v[~test] for k, v in pairs.items()})
+            held_out[test] = apply_rule({k: v[test] for k, v in pairs.items()}, rule)
+        print(row('greedy rule, leave one sequence out (tuned on six, scored on the seventh)',
+                  held_out, pairs))
     if args.tune_all:
         rule = greedy(pairs)
         print(row('greedy rule tuned on all (what the preset was chosen from)',

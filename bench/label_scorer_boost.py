@@ -6,9 +6,9 @@ For each sequence: fit on the other six, set the score threshold there to keep `
 the right labels under both definitions, score the held-out sequence; the rows pool the seven
 held-out sequences. ``--target`` picks what "wrong" means in training (either definition, or
 the consistent one only). Samples come from ``bench/label_quality.py --work DIR`` (run it
-first); the per-pair table is cached as DIR/pairs.npz. ``--extra`` adds ``match_stage`` and
+first); the per-pair table is cached as DIR/pairs_v2.npz. ``--extra`` adds ``match_stage`` and
 the same track's previous and next pair's keys; ``--in-sample`` also fits and scores on all;
-``--retrack`` adds the re-tracking votes of ``bench/label_retrack.py`` (cached there).
+``--retrack`` adds the re-tracking keys (``ctx_retrack_*``, ``dataset/retrack.py``).
 
     PYTHONPATH=. .venv/bin/python bench/label_scorer_boost.py --work /tmp/lq_s10
 """
@@ -16,7 +16,6 @@ the same track's previous and next pair's keys; ``--in-sample`` also fits and sc
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 import sys
 import time
@@ -27,20 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assoc_logger_ros.dataset.label_filter import PRESETS, keep_mask  # noqa: E402
 from assoc_logger_ros.dataset.labels import CORRECT, WRONG, score_directory  # noqa: E402
+from assoc_logger_ros.dataset.track_context import RETRACK_KEYS  # noqa: E402
 from bench.label_quality import CONTEXT, SEQS, SINGLE, row  # noqa: E402
 
-FEATURES = tuple(dict.fromkeys(k for k, _ in SINGLE + CONTEXT))
+FEATURES = tuple(dict.fromkeys(k for k, _ in SINGLE + CONTEXT if k not in RETRACK_KEYS))
 DEFS = ('verdict', 'verdict_consistent')
 BINS = 32
 
 
-def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs.npz',
-               add: Callable[[Path, dict[str, np.ndarray]], None] | None = None
+def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs_v2.npz'
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Pooled per-pair table and each row's sequence (cached in work/``cache_name``).
-
-    ``add(samples_dir, pairs)``, when given, adds columns to each sequence's table.
-    """
+    """Pooled per-pair table and each row's sequence (cached in work/``cache_name``)."""
     cache = work / cache_name
     if cache.exists():
         z = dict(np.load(cache, allow_pickle=False))
@@ -49,9 +45,8 @@ def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs.npz',
             return z, seq_of
     tables, by_seq = [], []
     for seq in seqs:
-        _, pairs, _ = score_directory(work / 'samples' / seq, pairs=True, context=True)
-        if add is not None:
-            add(work / 'samples' / seq, pairs)
+        _, pairs, _ = score_directory(work / 'samples' / seq, pairs=True, context=True,
+                                      retrack=True)
         tables.append(pairs)
         by_seq.append(np.full(pairs['verdict'].size, seq))
     pairs = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
@@ -195,24 +190,19 @@ def main() -> int:
     parser.add_argument('--extra', action='store_true',
                         help="add match_stage and the track's previous/next pair's keys")
     parser.add_argument('--retrack', action='store_true',
-                        help='add retrack_votes and retrack_window_votes (bench/label_retrack.py)')
+                        help='add the re-tracking keys ctx_retrack_* (dataset/retrack.py)')
     parser.add_argument('--in-sample', action='store_true',
                         help='also fit on all seven and score them (not held out)')
     args = parser.parse_args()
     t0 = time.time()
-    if args.retrack:
-        from bench.label_retrack import VOTE_KEYS
-        from bench.label_retrack import load_pairs as load_retrack
-        pairs, seq_of = load_retrack(args.work, args.seqs)
-    else:
-        pairs, seq_of = load_pairs(args.work, args.seqs)
+    pairs, seq_of = load_pairs(args.work, args.seqs)
     bad = {'either': (pairs['verdict'] == WRONG) | (pairs['verdict_consistent'] == WRONG),
            'consistent': pairs['verdict_consistent'] == WRONG,
            'per_frame': pairs['verdict'] == WRONG}[args.target]
     known = np.zeros(bad.size, bool)
     for d in DEFS:
         known |= np.isin(pairs[d], (CORRECT, WRONG))
-    feats = FEATURES + (VOTE_KEYS if args.retrack else ())
+    feats = FEATURES + (RETRACK_KEYS if args.retrack else ())
     if args.extra:
         feats = feats + ('match_stage',) + add_shifted(pairs, seq_of)
     x = matrix(pairs, feats)

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assoc_logger_ros.dataset.label_filter import PRESETS, keep_mask  # noqa: E402
 from assoc_logger_ros.dataset.labels import CORRECT, WRONG, score_directory  # noqa: E402
+from assoc_logger_ros.dataset.track_context import RETRACK_KEYS  # noqa: E402
 from bench.label_quality import CONTEXT, SEQS, SINGLE, apply_rule, greedy, row  # noqa: E402
 
-FEATURES = tuple(dict.fromkeys(k for k, _ in SINGLE + CONTEXT))
+FEATURES = tuple(dict.fromkeys(k for k, _ in SINGLE + CONTEXT if k not in RETRACK_KEYS))
 DEFS = ('verdict', 'verdict_consistent')
 
 

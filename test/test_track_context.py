@@ -13,6 +13,8 @@ import numpy as np
 from assoc_logger_ros import cli
 from assoc_logger_ros.config import resolve
 from assoc_logger_ros.dataset.label_filter import PRESETS, LabelRule, keep_mask
+from assoc_logger_ros.dataset.retrack import RUNS as RETRACK_RUNS
+from assoc_logger_ros.dataset.retrack import runs
 from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, SessionContext
 from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording import manifest
@@ -192,3 +194,43 @@ def test_session_pass_survives_bad_samples(tmp_path, capsys):
     assert recs[3]['npz'] in err
     out = [r['npz'] for r in manifest.read_records(tmp_path / 'out')]
     assert recs[3]['npz'] not in out and len(out) >= len(recs) - 2
+
+
+def test_retracking_votes_flag_an_injected_swap_and_spare_clean_labels(tmp_path):
+    """Every re-tracking run splits a swap of far-apart tracks; clean labels mostly get 0.
+
+    Without ``retrack`` the vote keys are NaN (they pass any threshold).
+    """
+    src = _scene_dir(tmp_path / 'src', seed=11)
+    k, k1, dets, nxt = _inject_flip(src)
+    source = open_source(src)
+    ctx, plain = SessionContext(retrack=True), SessionContext()
+    for rec in source.records:
+        ctx.add(rec['npz'], source.load(rec))
+        plain.add(rec['npz'], source.load(rec))
+    out, off = ctx.compute(), plain.compute()
+    assert np.isnan(off[k]['ctx_retrack_votes']).all()
+    for key in ('ctx_retrack_votes', 'ctx_window_retrack_votes'):
+        assert list(out[k][key][dets]) == [RETRACK_RUNS] * 2, key
+        assert list(out[k1][key][nxt]) == [RETRACK_RUNS] * 2, key   # the steps back
+    # a run that tracks neither side abstains from splits: the forward runs always split
+    forward = sum(not back for _, _, back in runs())
+    assert min(out[k]['ctx_retrack_splits'][dets]) >= forward
+    assert min(out[k1]['ctx_retrack_splits'][nxt]) >= forward
+    clean = {key: np.concatenate([out[r['npz']][key] for r in source.records
+                                  if r['npz'] not in (k, k1)])
+             for key in ('ctx_retrack_votes', 'ctx_retrack_splits')}
+    votes, splits = (v[np.isfinite(v)] for v in clean.values())
+    assert votes.size > 100
+    # a run that has not started a track yet (low scores at a track's end, seen backwards)
+    # votes but does not split
+    assert (splits == 0).mean() > 0.95 and (votes >= 4).mean() < 0.05
+    assert (splits <= votes).all()
+    # the filter flag reads them: the swap and the steps back get weight 0, little else does
+    assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
+                     '--max-ctx-retrack-splits', '1']) == 0
+    zero = _zero_weights(tmp_path / 'out')
+    assert set(dets) <= zero[k] and set(nxt) <= zero[k1]
+    assert sum(len(z) for z in zero.values()) <= 4 + 0.05 * votes.size
+    assert LabelRule(max_ctx_window_retrack_votes=1).needs_retrack()
+    assert not PRESETS['per-frame'].needs_retrack()

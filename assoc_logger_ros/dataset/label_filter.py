@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from assoc_logger_ros.dataset.retrack import RUNS as RETRACK_RUNS
 from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS
 from assoc_logger_ros.dataset.track_context import MATCH_WINDOW as CONTEXT_MATCH_WINDOW
 from assoc_logger_ros.dataset.track_context import WINDOW as CONTEXT_WINDOW
@@ -47,6 +48,10 @@ class LabelRule:
     max_ctx_window_rival_det_iou: float | None = None
     max_ctx_window_rival_track_iou: float | None = None
     min_ctx_window_rival_fit: float | None = None
+    # re-tracking agreement (dataset/retrack.py): the session is tracked again offline
+    max_ctx_retrack_votes: float | None = None
+    max_ctx_retrack_splits: float | None = None
+    max_ctx_window_retrack_votes: float | None = None
 
     def is_empty(self) -> bool:
         """True when no threshold is set."""
@@ -57,19 +62,33 @@ class LabelRule:
         return any(getattr(self, f.name) is not None for f in fields(self)
                    if '_ctx_' in f.name)
 
+    def needs_retrack(self) -> bool:
+        """True when a threshold reads the re-tracking votes (the session is tracked again)."""
+        return any(getattr(self, f.name) is not None for f in fields(self)
+                   if '_retrack_' in f.name)
+
 
 # The recommended preset: thresholds chosen on MOT17 train replayed with the current tracker
 # defaults (bench/label_quality.py --tune-all: greedy, keeping >= 95% of the right labels under
-# both definitions); docs/labels.md has the figures it reaches, also on sequences
-# it was not tuned on. Its ctx_* thresholds make ``filter`` read the whole session first.
+# both definitions); docs/labels.md has the figures it reaches, also held out (the same tuning
+# leaving each sequence out). Its ctx_* thresholds make ``filter`` read the whole session
+# first, its re-tracking ones track the session again (dataset/retrack.py).
 PRESETS: dict[str, LabelRule] = {
-    'recommended': LabelRule(min_row_margin=0.18, min_col_margin=0.22, min_pair_iou=0.66,
-                             max_since_update=7.0, min_height_ratio=0.86,
-                             max_rival_det_iou=0.8, min_ctx_rival_fit=0.08,
-                             min_ctx_window_col_margin=0.1, min_ctx_window_row_margin=-0.2,
-                             min_ctx_window_rival_fit=0.09,
+    'recommended': LabelRule(max_ctx_retrack_splits=1.0, min_col_margin=0.25,
+                             max_rival_det_iou=0.8, max_ctx_retrack_votes=3.0,
+                             max_since_update=7.0, min_ctx_window_row_margin=-0.2,
+                             min_ctx_window_col_margin=0.09, min_ctx_window_rival_fit=0.09,
+                             min_ctx_rival_fit=0.12, max_rival_track_iou=0.79,
                              max_ctx_window_rival_det_iou=0.82,
-                             max_ctx_window_rival_track_iou=0.81),
+                             max_ctx_window_rival_track_iou=0.81, min_pair_iou=0.49),
+    # the previous recommended preset: session evidence without re-tracking (faster)
+    'session': LabelRule(min_row_margin=0.18, min_col_margin=0.22, min_pair_iou=0.66,
+                         max_since_update=7.0, min_height_ratio=0.86,
+                         max_rival_det_iou=0.8, min_ctx_rival_fit=0.08,
+                         min_ctx_window_col_margin=0.1, min_ctx_window_row_margin=-0.2,
+                         min_ctx_window_rival_fit=0.09,
+                         max_ctx_window_rival_det_iou=0.82,
+                         max_ctx_window_rival_track_iou=0.81),
     # the previous preset (per-frame keys only), for samples read one at a time
     'per-frame': LabelRule(min_row_margin=0.15, min_col_margin=0.2, max_since_update=4.0,
                            min_height_ratio=0.9, max_height_ratio=1.15,
@@ -124,6 +143,10 @@ def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np
             (rule.max_ctx_window_rival_track_iou, conf.get('ctx_window_rival_track_iou'),
              np.less_equal),
             (rule.min_ctx_window_rival_fit, conf.get('ctx_window_rival_fit'), np.greater_equal),
+            (rule.max_ctx_retrack_votes, conf.get('ctx_retrack_votes'), np.less_equal),
+            (rule.max_ctx_retrack_splits, conf.get('ctx_retrack_splits'), np.less_equal),
+            (rule.max_ctx_window_retrack_votes, conf.get('ctx_window_retrack_votes'),
+             np.less_equal),
         )
         for n, (limit, values, cmp) in enumerate(checks):
             if limit is not None and values is not None:
@@ -205,6 +228,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f'largest pair_rival_track_iou {near}')
     g.add_argument('--min-ctx-window-rival-fit', type=float,
                    help=f'smallest ctx_rival_fit {near}')
+    g.add_argument('--max-ctx-retrack-votes', type=float,
+                   help=f'largest ctx_retrack_votes: re-tracking runs (of {RETRACK_RUNS}) that '
+                   'split the label from its track (tracks the session again)')
+    g.add_argument('--max-ctx-retrack-splits', type=float,
+                   help='largest ctx_retrack_splits: re-tracking runs that continue the track '
+                   'elsewhere (stricter than votes)')
+    g.add_argument('--max-ctx-window-retrack-votes', type=float,
+                   help=f'largest ctx_retrack_votes {near}')
 
 
 def from_args(args: argparse.Namespace) -> LabelRule:

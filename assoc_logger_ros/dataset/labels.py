@@ -230,21 +230,22 @@ def sample_order(records: list[dict[str, Any]]) -> list[int]:
 
 
 def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
-                    context: bool = False
+                    context: bool = False, retrack: bool = False
                     ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None,
                                dict[str, SessionScorer]]:
     """(report, per-pair arrays or None, scorers by session) of one sample directory.
 
     Samples without ``det_gt_ids`` are counted as such and skipped. With ``context`` a first
     pass computes the session-level ``ctx_*`` evidence (no ground truth): the per-pair table
-    gets those columns and each scorer its ``offline`` switch counts.
+    gets those columns and each scorer its ``offline`` switch counts; ``retrack`` adds the
+    re-tracking votes to them (the session is tracked again, ``len(RUNS)`` times).
     """
     from assoc_logger_ros.dataset.offline_switches import offline_switch_count
     from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, records_context
     from assoc_logger_ros.shards.source import open_source
     ds = open_source(directory)    # either layout: sample directory or shards
     recs = ds.records
-    ctx = records_context(recs, ds.load) if context else {}
+    ctx = records_context(recs, ds.load, retrack) if context else {}
     table = PairTable() if pairs else None
     scorers: dict[str, SessionScorer] = {}
     without_gt = unreadable = 0

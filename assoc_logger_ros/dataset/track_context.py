@@ -22,11 +22,17 @@ future), so a label (track t matched detection d at frame f) can be checked agai
   ``ctx_window_rival_track_iou`` (largest), ``ctx_window_rival_fit`` (smallest): the per-frame
   key over the track's ``MATCH_WINDOW`` matches either side of this one; a crowded passage
   marks all its labels, not only the frame where the matching was close.
+* ``ctx_retrack_votes`` (only when asked for: it tracks the session again): how many of the
+  re-tracking runs of :mod:`~assoc_logger_ros.dataset.retrack` do not put d in one track with
+  the detection the track held before (0 to ``RUNS``); ``ctx_retrack_splits``: the stricter
+  count of runs that continue the track elsewhere (see ``disagreements``);
+  ``ctx_window_retrack_votes``: the largest votes over the track's ``MATCH_WINDOW`` matches
+  either side.
 
 Distances are in box heights: ``(|dcx| + |dcy|) / h + |log(h / h_ref)|``. Frames are the
 samples' ``frame_idx``. Everything is NaN where it is undefined (a detection that matched no
 existing track, a track too short to interpolate). No ground truth is read; memory is the
-session's matched boxes (a few numbers per pair).
+session's matched boxes (a few numbers per pair), plus its detections when re-tracking.
 """
 
 from __future__ import annotations
@@ -37,10 +43,14 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from assoc_logger_ros.dataset.retrack import SessionDetections, disagreements
+
 CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'ctx_window',
                 'ctx_matches_left', 'ctx_window_col_margin', 'ctx_window_row_margin',
                 'ctx_window_rival_det_iou', 'ctx_window_rival_track_iou',
-                'ctx_window_rival_fit')
+                'ctx_window_rival_fit', 'ctx_retrack_votes', 'ctx_retrack_splits',
+                'ctx_window_retrack_votes')
+RETRACK_KEYS = CONTEXT_KEYS[-3:]   # computed only by a SessionContext(retrack=True)
 WINDOW = 5          # frames either side for ctx_window
 MATCH_WINDOW = 3    # the track's matches either side for the ctx_window_* keys
 # per-frame keys whose extreme over the track's neighbouring matches is kept: (key, np.fmin|fmax)
@@ -70,14 +80,20 @@ class _Track:
     boxes: list[np.ndarray] = field(default_factory=list)
     keys: list[np.ndarray] = field(default_factory=list)    # the _WINDOWED per-frame values
     refs: list[tuple[Hashable, int] | None] = field(default_factory=list)  # None: start box
+    points: list[tuple[Hashable, int]] = field(default_factory=list)   # (sample, det), all
 
 
 @dataclass
 class SessionContext:
-    """Collects one session's samples (any order), then computes the ``ctx_*`` keys."""
+    """Collects one session's samples (any order), then computes the ``ctx_*`` keys.
 
+    ``retrack``: also keep the detections and compute :data:`RETRACK_KEYS` (NaN otherwise).
+    """
+
+    retrack: bool = False
     tracks: dict[int, _Track] = field(default_factory=dict)
     sizes: dict[Hashable, int] = field(default_factory=dict)
+    detections: SessionDetections = field(default_factory=SessionDetections)
 
     def add(self, key: Hashable, arrays: Mapping[str, Any]) -> None:
         """Remember the matched and starting boxes of one sample (``key`` names it)."""
@@ -91,24 +107,28 @@ class SessionContext:
         self.sizes[key] = assigned.size
         conf = _per_frame_keys(arrays, assigned.size)
         nan = np.full(len(_WINDOWED), np.nan)
+        if self.retrack:
+            self.detections.add(key, arrays)
         for d in np.flatnonzero(assigned >= 0):
             self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), conf[d])
         for d in np.flatnonzero(new >= 0):
-            self._point(int(new[d]), frame, boxes[d], None, nan)
+            self._point(int(new[d]), frame, boxes[d], None, nan, (key, int(d)))
 
     def _point(self, tid: int, frame: int, box: np.ndarray, ref: tuple[Hashable, int] | None,
-               keys: np.ndarray) -> None:
+               keys: np.ndarray, point: tuple[Hashable, int] | None = None) -> None:
         tr = self.tracks.setdefault(tid, _Track())
         tr.frames.append(frame)
         tr.boxes.append(box)
         tr.refs.append(ref)
         tr.keys.append(keys)
+        tr.points.append(ref if point is None else point)
 
     def compute(self) -> dict[Hashable, dict[str, np.ndarray]]:
         """Per sample key: (D,) float32 arrays of :data:`CONTEXT_KEYS` (NaN if unmatched)."""
         out = {k: {c: np.full(n, np.nan, np.float32) for c in CONTEXT_KEYS}
                for k, n in self.sizes.items()}
         paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        run_ids = self.detections.all_track_ids() if self.retrack else None
         for tid, tr in self.tracks.items():
             order = np.argsort(np.asarray(tr.frames), kind='stable')
             frames = np.asarray(tr.frames, np.float64)[order]
@@ -118,6 +138,10 @@ class SessionContext:
             feats = _track_features(frames, boxes)
             feats.update(_windowed(np.asarray(tr.keys, np.float64).reshape(-1, len(_WINDOWED))
                                    [order]))
+            if run_ids is not None:
+                votes, splits = disagreements([tr.points[i] for i in order], run_ids)
+                feats.update(ctx_retrack_votes=votes, ctx_retrack_splits=splits,
+                             ctx_window_retrack_votes=_rolling(votes, np.fmax))
             for k, ref in enumerate(refs):
                 if ref is None or ref[0] not in out:
                     continue
@@ -226,12 +250,12 @@ def _rival_paths(paths: Mapping[int, tuple[np.ndarray, np.ndarray]]
     return {f: (np.asarray(ids), np.asarray(pos)) for f, (ids, pos) in per_frame.items()}
 
 
-def context_by_session(samples: Iterable[tuple[Hashable, str, Mapping[str, Any]]]
-                       ) -> dict[Hashable, dict[str, np.ndarray]]:
+def context_by_session(samples: Iterable[tuple[Hashable, str, Mapping[str, Any]]],
+                       retrack: bool = False) -> dict[Hashable, dict[str, np.ndarray]]:
     """``ctx_*`` arrays per sample key, from ``(key, session, arrays)`` of a directory."""
     sessions: dict[str, SessionContext] = {}
     for key, session, arrays in samples:
-        sessions.setdefault(session, SessionContext()).add(key, arrays)
+        sessions.setdefault(session, SessionContext(retrack)).add(key, arrays)
     out: dict[Hashable, dict[str, np.ndarray]] = {}
     for ctx in sessions.values():
         out.update(ctx.compute())
@@ -242,20 +266,21 @@ NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # th
 
 
 def records_context(records: Sequence[Mapping[str, Any]],
-                    load: Callable[[Mapping[str, Any]], Mapping[str, Any]]
-                    ) -> dict[int, dict[str, np.ndarray]]:
+                    load: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+                    retrack: bool = False) -> dict[int, dict[str, np.ndarray]]:
     """``ctx_*`` arrays by position in ``records``; ``load`` reads one record's arrays.
 
     One pass, one sample in memory at a time; a sample that cannot be read (or lacks the
-    arrays) adds no boxes here and is reported by the caller's own pass.
+    arrays) adds no boxes here and is reported by the caller's own pass. ``retrack``: see
+    :class:`SessionContext`.
     """
     sessions: dict[str, SessionContext] = {}
     for i, rec in enumerate(records):
         try:
             arrays = load(rec)
             if all(k in arrays for k in NEEDED):
-                sessions.setdefault(str(rec.get('session', '')), SessionContext()).add(
-                    i, arrays)
+                sessions.setdefault(str(rec.get('session', '')),
+                                    SessionContext(retrack)).add(i, arrays)
         except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
             continue
     out: dict[Hashable, dict[str, np.ndarray]] = {}
@@ -273,5 +298,5 @@ def context_by_record(records: list[dict[str, Any]],
     """
     if rule is None or not rule.needs_context():
         return {}
-    by_pos = records_context(records, load)
+    by_pos = records_context(records, load, rule.needs_retrack())
     return {id(records[i]): v for i, v in by_pos.items()}
