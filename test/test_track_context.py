@@ -234,3 +234,32 @@ def test_retracking_votes_flag_an_injected_swap_and_spare_clean_labels(tmp_path)
     assert sum(len(z) for z in zero.values()) <= 4 + 0.05 * votes.size
     assert LabelRule(max_ctx_window_retrack_votes=1).needs_retrack()
     assert not PRESETS['per-frame'].needs_retrack()
+
+
+def test_session_pass_computes_each_session_at_its_last_record(monkeypatch):
+    """Sessions one after another: each is computed (and dropped) before the next is read.
+
+    Interleaved sessions give the same values as each session alone.
+    """
+    from assoc_logger_ros.dataset import track_context
+    a, b = _hand_session(flip_at=6, n=12), _hand_session(flip_at=8, n=12)
+    events: list[str] = []
+    original = SessionContext.compute
+
+    def compute(self: SessionContext) -> dict:
+        events.append('compute')
+        return original(self)
+    monkeypatch.setattr(SessionContext, 'compute', compute)
+
+    def load(rec: dict) -> dict:
+        events.append(rec['session'])
+        return rec['arrays']
+    recs = [{'session': 'a', 'arrays': s} for s in a] + [{'session': 'b', 'arrays': s} for s in b]
+    out = track_context.records_context(recs, load)
+    assert events == ['a'] * 12 + ['compute'] + ['b'] * 12 + ['compute']
+    mixed = [r for pair in zip(recs[:12], recs[12:]) for r in pair]
+    again = track_context.records_context(mixed, load)
+    for pos, rec in enumerate(mixed):
+        ref = out[recs.index(rec)]
+        for key in CONTEXT_KEYS:
+            np.testing.assert_array_equal(again[pos][key], ref[key])

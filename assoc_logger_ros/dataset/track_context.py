@@ -270,22 +270,24 @@ def records_context(records: Sequence[Mapping[str, Any]],
                     retrack: bool = False) -> dict[int, dict[str, np.ndarray]]:
     """``ctx_*`` arrays by position in ``records``; ``load`` reads one record's arrays.
 
-    One pass, one sample in memory at a time; a sample that cannot be read (or lacks the
-    arrays) adds no boxes here and is reported by the caller's own pass. ``retrack``: see
-    :class:`SessionContext`.
+    One pass, one sample in memory at a time; a session is computed (and its boxes and
+    detections dropped) at its last record, so only the sessions still open at a point of the
+    pass are held. A sample that cannot be read (or lacks the arrays) adds no boxes here and
+    is reported by the caller's own pass. ``retrack``: see :class:`SessionContext`.
     """
+    last = {str(rec.get('session', '')): i for i, rec in enumerate(records)}
     sessions: dict[str, SessionContext] = {}
+    out: dict[Hashable, dict[str, np.ndarray]] = {}
     for i, rec in enumerate(records):
+        session = str(rec.get('session', ''))
         try:
             arrays = load(rec)
             if all(k in arrays for k in NEEDED):
-                sessions.setdefault(str(rec.get('session', '')),
-                                    SessionContext(retrack)).add(i, arrays)
+                sessions.setdefault(session, SessionContext(retrack)).add(i, arrays)
         except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
-            continue
-    out: dict[Hashable, dict[str, np.ndarray]] = {}
-    for ctx in sessions.values():
-        out.update(ctx.compute())
+            pass
+        if last[session] == i and session in sessions:
+            out.update(sessions.pop(session).compute())
     return out
 
 
