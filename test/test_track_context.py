@@ -234,6 +234,8 @@ def test_retracking_votes_flag_an_injected_swap_and_spare_clean_labels(tmp_path)
     assert sum(len(z) for z in zero.values()) <= 4 + 0.05 * votes.size
     assert LabelRule(max_ctx_window_retrack_votes=1).needs_retrack()
     assert not PRESETS['per-frame'].needs_retrack()
+    assert PRESETS['recommended'].needs_retrack() and not PRESETS['session'].needs_retrack()
+    assert PRESETS['session'].needs_context()
 
 
 def test_session_pass_computes_each_session_at_its_last_record(monkeypatch):

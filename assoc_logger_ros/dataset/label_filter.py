@@ -192,7 +192,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(
         'per-pair label filtering (sets label_weights 0 on failing pairs; frames are kept)')
     g.add_argument('--label-preset', choices=sorted(PRESETS),
-                   help='the recommended thresholds (docs/labels.md); flags below override')
+                   help='thresholds from docs/labels.md: recommended (all evidence; tracks each '
+                   'session again), session (no re-tracking, faster), per-frame (no session '
+                   'pass); flags below override')
     g.add_argument('--min-row-margin', type=float, help='smallest pair_row_margin')
     g.add_argument('--min-col-margin', type=float, help='smallest pair_col_margin')
     g.add_argument('--min-pair-iou', type=float, help='smallest pair_iou')
