@@ -1,0 +1,99 @@
+"""What each ``filter --label-preset`` costs: wall time and peak memory, against ``per-frame``.
+
+``per-frame`` reads each sample once; ``session`` reads the whole session first (the ``ctx_*``
+evidence of ``dataset/track_context.py``); ``recommended`` also tracks each session again five
+times (``dataset/retrack.py``). Each run is its own child process (``python -m assoc_logger_ros
+filter DIR --out TMP --label-preset P``), which reports its own wall time and peak RSS; the
+table gives medians of ``--repeats`` runs and ratios to ``per-frame`` in the same run.
+
+Input: ``--dir`` (a sample directory, e.g. ``/tmp/lq/samples/MOT17-02`` from
+``bench/label_quality.py``), else a generated scene (``--frames``, ``--walkers``), recorded
+with the package's own pipeline first.
+
+    PYTHONPATH=. .venv/bin/python bench/filter_presets_bench.py [--dir DIR] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assoc_logger_ros.dataset.label_filter import PRESETS  # noqa: E402
+
+CHILD = """
+import json, resource, sys, time
+from assoc_logger_ros import cli
+t0 = time.perf_counter()
+rc = cli.main(sys.argv[1:])
+print(json.dumps({"rc": rc, "s": time.perf_counter() - t0,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def generated(directory: Path, frames: int, walkers: int) -> Path:
+    """A generated scene recorded by the pipeline (no ROS, no bench data)."""
+    from assoc_logger_ros.config import resolve
+    from assoc_logger_ros.pipeline import Pipeline
+    from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
+    scene = generate_scene(SceneConfig(seed=1, num_frames=frames, num_walkers=walkers))
+    p = Pipeline(resolve({'log_dir': str(directory), 'log_min_free_mb': 0.0,
+                          'log_writer': 'thread'}, env={}))
+    for fr in scene.frames:
+        p.process(fr.to_frame(with_embeddings=False))
+    p.close()
+    return directory
+
+
+def run(src: Path, out: Path, preset: str) -> dict[str, float]:
+    cmd = [sys.executable, '-c', CHILD, 'filter', str(src), '--out', str(out),
+           '--label-preset', preset]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result['rc'] != 0:
+        raise SystemExit(f'filter --label-preset {preset} failed: {proc.stderr.strip()}')
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--dir', type=Path, help='sample directory (default: a generated scene)')
+    parser.add_argument('--frames', type=int, default=600)
+    parser.add_argument('--walkers', type=int, default=30)
+    parser.add_argument('--repeats', type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = args.dir or generated(Path(tmp) / 'scene', args.frames, args.walkers)
+        if not (src / 'manifest.jsonl').exists():
+            print(f'no samples at {src}')
+            return 1
+        samples = sum(1 for _ in (src / 'manifest.jsonl').open())
+        order = ['per-frame'] + sorted(set(PRESETS) - {'per-frame'})
+        results: dict[str, list[dict[str, float]]] = {p: [] for p in order}
+        for k in range(args.repeats):       # interleaved, so drift hits every preset alike
+            for preset in order:
+                results[preset].append(run(src, Path(tmp) / f'out-{preset}-{k}', preset))
+        base = {m: statistics.median(r[m] for r in results['per-frame']) for m in ('s', 'rss_mb')}
+        print(f'## filter --label-preset P on {src} ({samples} samples), '
+              f'median of {args.repeats} runs')
+        print('| preset | wall s | x per-frame | peak RSS MB | x per-frame |')
+        print('|---|---:|---:|---:|---:|')
+        for preset in order:
+            s = statistics.median(r['s'] for r in results[preset])
+            mb = statistics.median(r['rss_mb'] for r in results[preset])
+            print(f'| {preset} | {s:.2f} | {s / base["s"]:.2f} | {mb:.0f} | '
+                  f'{mb / base["rss_mb"]:.2f} |')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
