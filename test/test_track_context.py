@@ -265,3 +265,87 @@ def test_session_pass_computes_each_session_at_its_last_record(monkeypatch):
         ref = out[recs.index(rec)]
         for key in CONTEXT_KEYS:
             np.testing.assert_array_equal(again[pos][key], ref[key])
+
+
+def _walkers(n: int, stamps: list[int] | None = None, low_first: bool = False) -> list[dict]:
+    """Two walkers far apart for ``n`` frames; ``low_first``: a 0.05-score box leads each frame."""
+    out = []
+    for f in range(n):
+        boxes = [_box(100 + 3 * f, 300), _box(600 - 3 * f, 300)]
+        scores = [0.9, 0.9]
+        if low_first:
+            boxes, scores = [_box(900, 700)] + boxes, [0.05] + scores
+        out.append({'frame_idx': np.array([f]), 'det_boxes': np.array(boxes),
+                    'det_scores': np.array(scores),
+                    'stamp_ns': np.array([f * 33_000_000 if stamps is None else stamps[f]])})
+    return out
+
+
+def test_retracking_ids_land_on_the_right_rows_when_the_tracker_drops_some():
+    """A leading box under the tracker's score floor: its row gets -1, the others keep theirs."""
+    from assoc_logger_ros.dataset.retrack import SessionDetections
+    for low_first in (False, True):
+        det = SessionDetections()
+        for i, a in enumerate(_walkers(10, low_first=low_first)):
+            det.add(i, a)
+        for run in det.all_track_ids():
+            ids = np.stack([run[i] for i in range(10)])
+            walkers = ids[:, 1:] if low_first else ids
+            if low_first:
+                assert (ids[:, 0] == -1).all()
+            assert (walkers >= 0).all()
+            assert (walkers == walkers[0]).all() and walkers[0, 0] != walkers[0, 1]
+
+
+def test_retracking_clock_survives_broken_stamps(tmp_path, capsys):
+    """Stamps that repeat or overflow int64 fall back to frame numbers; filter still runs."""
+    from assoc_logger_ros.dataset.retrack import SessionDetections, _clock
+    frames = SessionDetections()
+    for i, a in enumerate(_walkers(4, stamps=[5, 5, 5, 5])):
+        frames.add(i, a)
+    assert _clock(frames.frames) == [1, 33_333_334, 66_666_667, 100_000_000]
+    frames = SessionDetections()
+    for i, a in enumerate(_walkers(3, stamps=[-2**63, 0, 2**63 - 1])):
+        frames.add(i, a)
+    assert _clock(frames.frames)[0] == 1 and len(frames.all_track_ids()) == 5
+    # a whole sample directory with one crafted stamp: filter warns nothing fatal, exits 0
+    src = _scene_dir(tmp_path / 'src', seed=2)
+    recs = manifest.read_records(src)
+    a = load(src / recs[4]['npz'])
+    a['stamp_ns'] = np.array([-2**63], np.int64)
+    (src / recs[4]['npz']).write_bytes(encode(a))
+    assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
+                     '--label-preset', 'recommended']) == 0
+
+
+def test_a_session_that_cannot_be_computed_costs_only_its_own_evidence(monkeypatch):
+    """compute() failing for one session: a one-line problem; the other session keeps values."""
+    from assoc_logger_ros.dataset import track_context
+    original = SessionContext.compute
+
+    def compute(self: SessionContext) -> dict:
+        if 0 in self.sizes:           # session a holds record 0
+            raise FloatingPointError('boom')
+        return original(self)
+    monkeypatch.setattr(SessionContext, 'compute', compute)
+    recs = ([{'session': 'a', 'arrays': s} for s in _hand_session()]
+            + [{'session': 'b', 'arrays': s} for s in _hand_session()])
+    problems: list[str] = []
+    out = track_context.records_context(
+        recs, lambda r: r['arrays'], problems=problems)
+    assert problems == ["session 'a': no session evidence (FloatingPointError: boom)"]
+    assert sorted(out) == list(range(20, 40))
+
+
+def test_filter_skips_a_sample_without_stamp_with_a_warning(tmp_path, capsys):
+    """A rewritten sample lacking ``stamp_ns`` is skipped and named, the rest are written."""
+    src = _scene_dir(tmp_path / 'src', seed=4)
+    recs = manifest.read_records(src)
+    a = load(src / recs[6]['npz'])
+    del a['stamp_ns']
+    (src / recs[6]['npz']).write_bytes(encode(a))
+    assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
+                     '--label-preset', 'recommended']) == 0
+    assert f'skipped {recs[6]["npz"]}' in capsys.readouterr().err
+    out = [r['npz'] for r in manifest.read_records(tmp_path / 'out')]
+    assert out == [r['npz'] for r in recs if r is not recs[6]]

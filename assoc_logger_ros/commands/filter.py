@@ -48,4 +48,6 @@ def run(args: argparse.Namespace) -> int:
         print(f'WARNING: {line}', file=sys.stderr)
     for name, why in res['skipped']:
         print(f'WARNING: skipped {name}: {why}', file=sys.stderr)
+    for line in res.get('context_problems', ()):
+        print(f'WARNING: {line}', file=sys.stderr)
     return 0

@@ -60,7 +60,8 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     pairs = {'matched': 0, 'ignored': 0}
     placed: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
-    context = context_by_record(ds.records, ds.load, rule)
+    context_problems: list[str] = []
+    context = context_by_record(ds.records, ds.load, rule, context_problems)
     with staged_output(out) as dst:
         for rec in keep:
             try:
@@ -71,20 +72,21 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
                 arrays = ds.load(rec)
                 matched, ignored = relabel(arrays, rule, context.get(id(rec)))
                 content = encode(arrays, _compressed(ds.path(rec)))
+                record = manifest.record_from_arrays(arrays, rec['npz'], len(content))
                 write_atomic(dst / rec['npz'], content, fsync=False)
             except Exception as exc:  # noqa: BLE001 - one bad sample is reported, not fatal
                 skipped.append((rec['npz'], unusable_reason(exc)))
                 continue
             pairs['matched'] += matched
             pairs['ignored'] += ignored
-            placed.append(manifest.record_from_arrays(arrays, rec['npz'], len(content)))
+            placed.append(record)
             how['rewritten'] += 1
         manifest.write(dst, placed)
     return {'source': str(ds.directory), 'out': str(out), 'total': len(ds.records),
             'selected': len(placed), 'linked': how['link'], 'copied': how['copy'],
             'rewritten': how['rewritten'], 'pairs_matched': pairs['matched'],
             'pairs_ignored': pairs['ignored'], 'rejected': _reasons(drop), 'skipped': skipped,
-            'manifest_problems': ds.problems}
+            'manifest_problems': ds.problems, 'context_problems': context_problems}
 
 
 

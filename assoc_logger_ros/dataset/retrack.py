@@ -1,8 +1,8 @@
 """Re-tracking agreement: a session's own detections tracked again, offline, other ways.
 
-A session's samples hold every detection the tracker saw (``det_boxes``, ``det_scores``,
+A session's samples hold the detections the live tracker kept (``det_boxes``, ``det_scores``,
 ``det_class_ids``, ``stamp_ns``, the image size in ``metadata``). Offline they can be tracked
-again, with no ground truth, by the package's own :class:`ByteTracker` in :data:`RUNS`:
+again, with no ground truth, by the package's own :class:`ByteTracker` in :func:`runs`:
 backwards in time with the defaults, backwards and forwards with ``reference_config()``, and
 backwards and forwards with ``match_thresh`` 0.7. A logged label links detection d to the
 detection its track held before; a run *disagrees* when it does not put the two in one track.
@@ -10,7 +10,7 @@ Wrong labels are where tracking is ambiguous, so other runs tend to resolve them
 (``bench/label_retrack.py`` measures this on MOT17; docs/labels.md has the figures).
 
 Memory: the session's detections as float32 (about 20 bytes per detection); time: each run
-costs about what the live tracker did (``len(RUNS)`` tracker passes per session).
+costs about what the live tracker did (``RUNS`` tracker passes per session).
 """
 
 from __future__ import annotations
@@ -86,29 +86,43 @@ class SessionDetections:
 
     def track_ids(self, cfg: TrackerConfig, backwards: bool) -> dict[Hashable, np.ndarray]:
         """Track id of every detection in one run (-1: neither matched nor started), by key."""
-        order = sorted(self.frames, key=lambda f: (f.frame, f.stamp), reverse=backwards)
+        order = sorted(self.frames, key=lambda f: (f.frame, f.stamp))
         if not order:
             return {}
-        end = max(f.stamp for f in order)
+        clock = _clock(order)
+        if backwards:
+            order, clock = order[::-1], [clock[-1] - c + 1 for c in clock[::-1]]
         trk = ByteTracker(cfg)
         out = {}
-        for f in order:
-            frame = make_frame(end - f.stamp + 1 if backwards else f.stamp, f.boxes, f.scores,
-                               width=f.width, height=f.height, class_ids=f.classes,
-                               frame_idx=f.frame)
-            snap = trk.update(frame)
+        for f, now in zip(order, clock):
+            snap = trk.update(make_frame(now, f.boxes, f.scores, width=f.width,
+                                         height=f.height, class_ids=f.classes,
+                                         frame_idx=f.frame))
             a = np.asarray(snap.assigned_track_ids).reshape(-1)
             ids = np.where(a >= 0, a, np.asarray(snap.new_track_ids).reshape(-1))
-            full = np.full(f.boxes.shape[0], -1, np.int64)
-            rows = (np.arange(ids.size) if frame.source_index is None
-                    else np.asarray(frame.source_index))
-            full[rows[:ids.size]] = ids       # rows make_frame dropped stay -1
+            full = np.full(f.boxes.shape[0], -1, np.int64)   # rows the tracker dropped: -1
+            full[np.asarray(snap.det_source_index, np.int64)] = ids
             out[f.key] = full
         return out
 
     def all_track_ids(self) -> list[dict[Hashable, np.ndarray]]:
         """:meth:`track_ids` of every run in :func:`runs`."""
         return [self.track_ids(cfg, back) for _, cfg, back in runs()]
+
+
+def _clock(order: list[_Frame]) -> list[int]:
+    """Stamps (ns from 1) for frames in time order: the samples' own while they increase.
+
+    Stamps that repeat, go back or span more than int64 (a crafted or broken session) would
+    stall the tracker's clock (lost tracks never expire) or overflow it, so then the frame
+    numbers at 30 Hz are used, and failing those the frames' positions.
+    """
+    step = 10**9 // 30
+    for values, scale in (([f.stamp for f in order], 1), ([f.frame for f in order], step)):
+        if (all(b > a for a, b in zip(values, values[1:]))
+                and (values[-1] - values[0]) * scale < 2**62):
+            return [(v - values[0]) * scale + 1 for v in values]
+    return [k * step + 1 for k in range(len(order))]
 
 
 def disagreements(points: list[tuple[Hashable, int]],

@@ -103,12 +103,12 @@ class SessionContext:
         new = np.asarray(arrays['new_track_ids']).reshape(-1)
         if raw.shape != (assigned.size, 4) or new.size != assigned.size:
             raise ValueError('det_boxes, assigned_track_ids and new_track_ids do not agree')
+        if self.retrack:        # first: a sample it refuses adds nothing anywhere
+            self.detections.add(key, arrays)
         boxes = _cxcyh(raw)
         self.sizes[key] = assigned.size
         conf = _per_frame_keys(arrays, assigned.size)
         nan = np.full(len(_WINDOWED), np.nan)
-        if self.retrack:
-            self.detections.add(key, arrays)
         for d in np.flatnonzero(assigned >= 0):
             self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), conf[d])
         for d in np.flatnonzero(new >= 0):
@@ -267,13 +267,16 @@ NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # th
 
 def records_context(records: Sequence[Mapping[str, Any]],
                     load: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-                    retrack: bool = False) -> dict[int, dict[str, np.ndarray]]:
+                    retrack: bool = False, problems: list[str] | None = None
+                    ) -> dict[int, dict[str, np.ndarray]]:
     """``ctx_*`` arrays by position in ``records``; ``load`` reads one record's arrays.
 
     One pass, one sample in memory at a time; a session is computed (and its boxes and
     detections dropped) at its last record, so only the sessions still open at a point of the
     pass are held. A sample that cannot be read (or lacks the arrays) adds no boxes here and
-    is reported by the caller's own pass. ``retrack``: see :class:`SessionContext`.
+    is reported by the caller's own pass. ``retrack``: see :class:`SessionContext`. A session
+    whose evidence cannot be computed gets none (its values stay NaN, so they pass) and a line
+    in ``problems``.
     """
     last = {str(rec.get('session', '')): i for i, rec in enumerate(records)}
     sessions: dict[str, SessionContext] = {}
@@ -287,18 +290,24 @@ def records_context(records: Sequence[Mapping[str, Any]],
         except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
             pass
         if last[session] == i and session in sessions:
-            out.update(sessions.pop(session).compute())
+            try:
+                out.update(sessions.pop(session).compute())
+            except Exception as exc:  # noqa: BLE001 - one broken session costs its evidence
+                if problems is not None:
+                    problems.append(f'session {session[:80]!r}: no session evidence '
+                                    f'({type(exc).__name__}: {str(exc)[:120]})')
     return out
 
 
 def context_by_record(records: list[dict[str, Any]],
                       load: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-                      rule: Any) -> dict[int, dict[str, np.ndarray]]:
+                      rule: Any, problems: list[str] | None = None
+                      ) -> dict[int, dict[str, np.ndarray]]:
     """``ctx_*`` arrays by ``id(record)`` when ``rule`` reads them (one pass), else ``{}``.
 
     What ``filter`` needs on both layouts: ``rule`` is a ``LabelRule`` or None.
     """
     if rule is None or not rule.needs_context():
         return {}
-    by_pos = records_context(records, load, rule.needs_retrack())
+    by_pos = records_context(records, load, rule.needs_retrack(), problems)
     return {id(records[i]): v for i, v in by_pos.items()}

@@ -77,7 +77,9 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
     pairs = {'matched': 0, 'ignored': 0}
     skipped: list[tuple[str, str]] = []
     n = 0
-    context = context_by_record(source.records, lambda r: decode(source.read_bytes(r)), rule)
+    context_problems: list[str] = []
+    context = context_by_record(source.records, lambda r: decode(source.read_bytes(r)), rule,
+                                context_problems)
     with staged_output(out) as dst:
         ensure_marker(dst)
         sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
@@ -108,6 +110,7 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
                 'rewritten': n if rewrite else 0, 'pairs_matched': pairs['matched'],
                 'pairs_ignored': pairs['ignored'], 'rejected': reasons,
                 'manifest_problems': list(source.problems), 'skipped': skipped,
+                'context_problems': context_problems,
                 'index': _write_index(dst, index)}
 
 
