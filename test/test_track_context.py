@@ -312,10 +312,12 @@ def test_retracking_clock_survives_broken_stamps(tmp_path, capsys):
     src = _scene_dir(tmp_path / 'src', seed=2)
     recs = manifest.read_records(src)
     a = load(src / recs[4]['npz'])
-    a['stamp_ns'] = np.array([-2**63], np.int64)
+    a['stamp_ns'] = np.array(-2**63, np.int64)       # the schema's shape (): it is read
     (src / recs[4]['npz']).write_bytes(encode(a))
     assert cli.main(['filter', str(src), '--out', str(tmp_path / 'out'),
                      '--label-preset', 'recommended']) == 0
+    assert 'skipped' not in capsys.readouterr().err
+    assert len(manifest.read_records(tmp_path / 'out')) == len(recs)
 
 
 def test_a_session_that_cannot_be_computed_costs_only_its_own_evidence(monkeypatch):
@@ -349,3 +351,21 @@ def test_filter_skips_a_sample_without_stamp_with_a_warning(tmp_path, capsys):
     assert f'skipped {recs[6]["npz"]}' in capsys.readouterr().err
     out = [r['npz'] for r in manifest.read_records(tmp_path / 'out')]
     assert out == [r['npz'] for r in recs if r is not recs[6]]
+
+
+def test_filter_and_labels_warn_about_a_session_without_evidence(tmp_path, capsys, monkeypatch):
+    """Both layouts of filter and the labels report print the one-line problem, exit 0."""
+    src = _scene_dir(tmp_path / 'src', seed=6)
+    pack(src, tmp_path / 'sh')
+
+    def compute(self: SessionContext) -> dict:
+        raise FloatingPointError('boom')
+    monkeypatch.setattr(SessionContext, 'compute', compute)
+    capsys.readouterr()
+    for layout in ('src', 'sh'):
+        assert cli.main(['filter', str(tmp_path / layout), '--out', str(tmp_path / f'o{layout}'),
+                         '--label-preset', 'recommended']) == 0
+        err = capsys.readouterr().err
+        assert 'no session evidence (FloatingPointError: boom)' in err, layout
+    cli.main(['labels', str(src)])
+    assert 'no session evidence (FloatingPointError: boom)' in capsys.readouterr().err

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f'ERROR: {exc}', file=sys.stderr)
         return 2
+    for line in report['context_problems']:
+        print(f'WARNING: {line}', file=sys.stderr)
     report['est_id_switches_events'] = switch_events(scorers)
     if not args.no_context:
         report['offline_switch_events'] = switch_events(scorers, offline=True)

@@ -245,7 +245,8 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
     from assoc_logger_ros.shards.source import open_source
     ds = open_source(directory)    # either layout: sample directory or shards
     recs = ds.records
-    ctx = records_context(recs, ds.load, retrack) if context else {}
+    problems: list[str] = []    # sessions whose evidence could not be computed
+    ctx = records_context(recs, ds.load, retrack, problems) if context else {}
     table = PairTable() if pairs else None
     scorers: dict[str, SessionScorer] = {}
     without_gt = unreadable = 0
@@ -276,7 +277,8 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
                 np.float64)
     report = build_report(scorers)
     report.update({'directory': str(ds.directory), 'samples': len(recs),
-                   'samples_without_gt': without_gt, 'unreadable_samples': unreadable})
+                   'samples_without_gt': without_gt, 'unreadable_samples': unreadable,
+                   'context_problems': problems})
     return report, columns, scorers
 
 

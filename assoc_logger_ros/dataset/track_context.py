@@ -103,11 +103,11 @@ class SessionContext:
         new = np.asarray(arrays['new_track_ids']).reshape(-1)
         if raw.shape != (assigned.size, 4) or new.size != assigned.size:
             raise ValueError('det_boxes, assigned_track_ids and new_track_ids do not agree')
-        if self.retrack:        # first: a sample it refuses adds nothing anywhere
+        conf = _per_frame_keys(arrays, assigned.size)
+        if self.retrack:        # before any state: a sample refused here adds nothing
             self.detections.add(key, arrays)
         boxes = _cxcyh(raw)
         self.sizes[key] = assigned.size
-        conf = _per_frame_keys(arrays, assigned.size)
         nan = np.full(len(_WINDOWED), np.nan)
         for d in np.flatnonzero(assigned >= 0):
             self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), conf[d])
