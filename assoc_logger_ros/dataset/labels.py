@@ -238,7 +238,7 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
     Samples without ``det_gt_ids`` are counted as such and skipped. With ``context`` a first
     pass computes the session-level ``ctx_*`` evidence (no ground truth): the per-pair table
     gets those columns and each scorer its ``offline`` switch counts; ``retrack`` adds the
-    re-tracking votes to them (the session is tracked again, ``len(RUNS)`` times).
+    re-tracking votes to them (the session is tracked again, ``retrack.RUNS`` times).
     """
     from assoc_logger_ros.dataset.offline_switches import offline_switch_count
     from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, records_context

@@ -39,7 +39,8 @@ def runs() -> tuple[tuple[str, TrackerConfig, bool], ...]:
             ('forward match 0.7', tight, False))
 
 
-RUNS = len(runs())
+BACKWARDS = tuple(back for _, _, back in runs())   # each run's direction, in order
+RUNS = len(BACKWARDS)
 
 
 @dataclasses.dataclass
@@ -136,7 +137,7 @@ def disagreements(points: list[tuple[Hashable, int]],
     does not take the second; a run that has not started a track there abstains.
     """
     votes, splits = np.zeros(len(points)), np.zeros(len(points))
-    for run, (_, _, backwards) in zip(run_ids, runs()):
+    for run, backwards in zip(run_ids, BACKWARDS):
         oid = np.array([run[k][d] if k in run else -1 for k, d in points], np.int64)
         prev, cur = oid[:-1], oid[1:]
         first, second = (cur, prev) if backwards else (prev, cur)

@@ -37,7 +37,7 @@ session's matched boxes (a few numbers per pair), plus its detections when re-tr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Hashable
 
@@ -110,18 +110,18 @@ class SessionContext:
         self.sizes[key] = assigned.size
         nan = np.full(len(_WINDOWED), np.nan)
         for d in np.flatnonzero(assigned >= 0):
-            self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), conf[d])
+            self._point(int(assigned[d]), frame, boxes[d], (key, int(d)), True, conf[d])
         for d in np.flatnonzero(new >= 0):
-            self._point(int(new[d]), frame, boxes[d], None, nan, (key, int(d)))
+            self._point(int(new[d]), frame, boxes[d], (key, int(d)), False, nan)
 
-    def _point(self, tid: int, frame: int, box: np.ndarray, ref: tuple[Hashable, int] | None,
-               keys: np.ndarray, point: tuple[Hashable, int] | None = None) -> None:
+    def _point(self, tid: int, frame: int, box: np.ndarray, point: tuple[Hashable, int],
+               matched: bool, keys: np.ndarray) -> None:
         tr = self.tracks.setdefault(tid, _Track())
         tr.frames.append(frame)
         tr.boxes.append(box)
-        tr.refs.append(ref)
+        tr.points.append(point)
+        tr.refs.append(point if matched else None)
         tr.keys.append(keys)
-        tr.points.append(ref if point is None else point)
 
     def compute(self) -> dict[Hashable, dict[str, np.ndarray]]:
         """Per sample key: (D,) float32 arrays of :data:`CONTEXT_KEYS` (NaN if unmatched)."""
@@ -248,18 +248,6 @@ def _rival_paths(paths: Mapping[int, tuple[np.ndarray, np.ndarray]]
             ids.append(tid)
             pos.append(boxes[a] * (1 - w) + boxes[b] * w)
     return {f: (np.asarray(ids), np.asarray(pos)) for f, (ids, pos) in per_frame.items()}
-
-
-def context_by_session(samples: Iterable[tuple[Hashable, str, Mapping[str, Any]]],
-                       retrack: bool = False) -> dict[Hashable, dict[str, np.ndarray]]:
-    """``ctx_*`` arrays per sample key, from ``(key, session, arrays)`` of a directory."""
-    sessions: dict[str, SessionContext] = {}
-    for key, session, arrays in samples:
-        sessions.setdefault(session, SessionContext(retrack)).add(key, arrays)
-    out: dict[Hashable, dict[str, np.ndarray]] = {}
-    for ctx in sessions.values():
-        out.update(ctx.compute())
-    return out
 
 
 NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # the minimum
