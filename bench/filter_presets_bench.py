@@ -2,9 +2,11 @@
 
 ``per-frame`` reads each sample once; ``session`` reads the whole session first (the ``ctx_*``
 evidence of ``dataset/track_context.py``); ``recommended`` also tracks each session again five
-times (``dataset/retrack.py``). Each run is its own child process (``python -m assoc_logger_ros
-filter DIR --out TMP --label-preset P``), which reports its own wall time and peak RSS; the
-table gives medians of ``--repeats`` runs and ratios to ``per-frame`` in the same run.
+times (``dataset/retrack.py``); ``recommended --jobs N`` rows run those re-tracking runs in N
+worker processes (``--jobs``; 0 is one per CPU). Each run is its own child process
+(``python -m assoc_logger_ros filter DIR --out TMP --label-preset P``), which reports its own
+wall time and peak RSS, and the largest peak RSS of its worker processes; the table gives
+medians of ``--repeats`` runs and ratios to ``per-frame`` in the same run.
 
 Input: ``--dir`` (a sample directory, e.g. ``/tmp/lq/samples/MOT17-02`` from
 ``bench/label_quality.py``), else a generated scene (``--frames``, ``--walkers``), recorded
@@ -35,7 +37,8 @@ from assoc_logger_ros import cli
 t0 = time.perf_counter()
 rc = cli.main(sys.argv[1:])
 print(json.dumps({"rc": rc, "s": time.perf_counter() - t0,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
@@ -53,9 +56,10 @@ def generated(directory: Path, frames: int, walkers: int) -> Path:
     return directory
 
 
-def run(src: Path, out: Path, preset: str) -> dict[str, float]:
+def run(src: Path, out: Path, config: str) -> dict[str, float]:
+    preset, _, jobs = config.partition(' --jobs ')
     cmd = [sys.executable, '-c', CHILD, 'filter', str(src), '--out', str(out),
-           '--label-preset', preset]
+           '--label-preset', preset, *(['--jobs', jobs] if jobs else [])]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                           env={**os.environ, 'PYTHONPATH': str(ROOT)})
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -70,6 +74,8 @@ def main() -> int:
     parser.add_argument('--frames', type=int, default=600)
     parser.add_argument('--walkers', type=int, default=30)
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--jobs', type=int, nargs='*', default=[2],
+                        help='worker processes for the extra recommended rows (default: 2)')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         src = args.dir or generated(Path(tmp) / 'scene', args.frames, args.walkers)
@@ -77,21 +83,24 @@ def main() -> int:
             print(f'no samples at {src}')
             return 1
         samples = sum(1 for _ in (src / 'manifest.jsonl').open())
-        order = ['per-frame'] + sorted(set(PRESETS) - {'per-frame'})
+        order = (['per-frame'] + sorted(set(PRESETS) - {'per-frame'})
+                 + [f'recommended --jobs {n}' for n in args.jobs])
         results: dict[str, list[dict[str, float]]] = {p: [] for p in order}
         for k in range(args.repeats):       # interleaved, so drift hits every preset alike
-            for preset in order:
-                results[preset].append(run(src, Path(tmp) / f'out-{preset}-{k}', preset))
+            for i, config in enumerate(order):
+                results[config].append(run(src, Path(tmp) / f'out-{i}-{k}', config))
         base = {m: statistics.median(r[m] for r in results['per-frame']) for m in ('s', 'rss_mb')}
         print(f'## filter --label-preset P on {src} ({samples} samples), '
               f'median of {args.repeats} runs')
-        print('| preset | wall s | x per-frame | peak RSS MB | x per-frame |')
-        print('|---|---:|---:|---:|---:|')
-        for preset in order:
-            s = statistics.median(r['s'] for r in results[preset])
-            mb = statistics.median(r['rss_mb'] for r in results[preset])
-            print(f'| {preset} | {s:.2f} | {s / base["s"]:.2f} | {mb:.0f} | '
-                  f'{mb / base["rss_mb"]:.2f} |')
+        print(f'({os.cpu_count()} CPUs)')
+        print('| preset | wall s | x per-frame | peak RSS MB | x per-frame | worker peak MB |')
+        print('|---|---:|---:|---:|---:|---:|')
+        for config in order:
+            s = statistics.median(r['s'] for r in results[config])
+            mb = statistics.median(r['rss_mb'] for r in results[config])
+            workers = statistics.median(r['worker_mb'] for r in results[config])
+            print(f'| {config} | {s:.2f} | {s / base["s"]:.2f} | {mb:.0f} | '
+                  f'{mb / base["rss_mb"]:.2f} | {workers:.0f} |')
     return 0
 
 

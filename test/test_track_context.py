@@ -5,16 +5,18 @@ On hand-made tracks and on generated scenes with an injected flip.
 
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from assoc_logger_ros import cli
 from assoc_logger_ros.config import resolve
 from assoc_logger_ros.dataset.label_filter import PRESETS, LabelRule, keep_mask
 from assoc_logger_ros.dataset.retrack import RUNS as RETRACK_RUNS
-from assoc_logger_ros.dataset.retrack import runs
+from assoc_logger_ros.dataset.retrack import SessionDetections, runs
 from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, SessionContext
 from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording import manifest
@@ -248,9 +250,9 @@ def test_session_pass_computes_each_session_at_its_last_record(monkeypatch):
     events: list[str] = []
     original = SessionContext.compute
 
-    def compute(self: SessionContext) -> dict:
+    def compute(self: SessionContext, run_ids: list | None = None) -> dict:
         events.append('compute')
-        return original(self)
+        return original(self, run_ids)
     monkeypatch.setattr(SessionContext, 'compute', compute)
 
     def load(rec: dict) -> dict:
@@ -325,10 +327,10 @@ def test_a_session_that_cannot_be_computed_costs_only_its_own_evidence(monkeypat
     from assoc_logger_ros.dataset import track_context
     original = SessionContext.compute
 
-    def compute(self: SessionContext) -> dict:
+    def compute(self: SessionContext, run_ids: list | None = None) -> dict:
         if 0 in self.sizes:           # session a holds record 0
             raise FloatingPointError('boom')
-        return original(self)
+        return original(self, run_ids)
     monkeypatch.setattr(SessionContext, 'compute', compute)
     recs = ([{'session': 'a', 'arrays': s} for s in _hand_session()]
             + [{'session': 'b', 'arrays': s} for s in _hand_session()])
@@ -358,7 +360,7 @@ def test_filter_and_labels_warn_about_a_session_without_evidence(tmp_path, capsy
     src = _scene_dir(tmp_path / 'src', seed=6)
     pack(src, tmp_path / 'sh')
 
-    def compute(self: SessionContext) -> dict:
+    def compute(self: SessionContext, run_ids: list | None = None) -> dict:
         raise FloatingPointError('boom')
     monkeypatch.setattr(SessionContext, 'compute', compute)
     capsys.readouterr()
@@ -369,3 +371,80 @@ def test_filter_and_labels_warn_about_a_session_without_evidence(tmp_path, capsy
         assert 'no session evidence (FloatingPointError: boom)' in err, layout
     cli.main(['labels', str(src)])
     assert 'no session evidence (FloatingPointError: boom)' in capsys.readouterr().err
+
+
+def _scene_records(tmp_path: Path, seeds: tuple[int, ...]) -> list[dict]:
+    """Records of generated sessions, interleaved, each carrying its arrays."""
+    per_session = []
+    for seed in seeds:
+        source = open_source(_scene_dir(tmp_path / f's{seed}', seed=seed))
+        per_session.append([{'session': f's{seed}', 'arrays': source.load(r)}
+                            for r in source.records])
+    return [r for group in zip(*per_session) for r in group]
+
+
+def _assert_same_context(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for pos in a:
+        for key in CONTEXT_KEYS:
+            np.testing.assert_array_equal(a[pos][key], b[pos][key])
+
+
+def test_retracking_in_worker_processes_gives_the_same_values(tmp_path, capsys):
+    """``jobs`` 2 and 0 (one per CPU) give the serial pass's values, and so does filter."""
+    from assoc_logger_ros.dataset import track_context
+    recs = _scene_records(tmp_path, (3, 5, 7))
+    serial = track_context.records_context(recs, lambda r: r['arrays'], retrack=True)
+    assert any(np.isfinite(v['ctx_retrack_votes']).any() for v in serial.values())
+    for jobs in (2, 0):
+        problems: list[str] = []
+        parallel = track_context.records_context(recs, lambda r: r['arrays'], retrack=True,
+                                                 problems=problems, jobs=jobs)
+        assert problems == []
+        _assert_same_context(parallel, serial)
+    src = tmp_path / 's3'
+    for jobs in ('1', '2'):
+        assert cli.main(['filter', str(src), '--out', str(tmp_path / f'out{jobs}'),
+                         '--label-preset', 'recommended', '--jobs', jobs]) == 0
+    assert _zero_weights(tmp_path / 'out1') == _zero_weights(tmp_path / 'out2')
+    capsys.readouterr()
+    try:
+        cli.main(['filter', str(src), '--out', str(tmp_path / 'bad'), '--jobs', '-1'])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert '-1 is not in 0..256' in capsys.readouterr().err
+    assert not (tmp_path / 'bad').exists()
+
+
+class _DiesInAWorker(SessionDetections):
+    """Detections whose re-tracking kills the worker process that runs it (a lost worker)."""
+
+    def track_ids(self, cfg, backwards):  # noqa: ANN001, ANN201 - the parent's signature
+        import multiprocessing
+        import os
+        if multiprocessing.parent_process() is not None:
+            os._exit(3)
+        return super().track_ids(cfg, backwards)
+
+
+def test_a_lost_worker_costs_no_evidence(tmp_path):
+    """A worker killed mid-run breaks the pool: its session and later ones are done here."""
+    from assoc_logger_ros.dataset import track_context
+    recs = _scene_records(tmp_path, (3, 5))
+    serial = track_context.records_context(recs, lambda r: r['arrays'], retrack=True)
+    contexts = {}
+    for pos, rec in enumerate(recs):
+        contexts.setdefault(rec['session'], SessionContext(retrack=True)).add(pos, rec['arrays'])
+    dying = contexts['s3'].detections
+    contexts['s3'].detections = _DiesInAWorker(dying.frames)
+    out: dict = {}
+    problems: list[str] = []
+    done = track_context._Sessions(2, True, out, problems)
+    done.submit('s3', contexts['s3'])
+    with pytest.raises(BrokenProcessPool):
+        done.pending[0][2][0].result()
+    done.submit('s5', contexts['s5'])      # the pool is broken: computed here at once
+    done.drain()
+    done.shutdown()
+    assert problems == []
+    _assert_same_context(out, serial)

@@ -2,7 +2,8 @@
 
 Example: ``filter logs --out clean --max-session-switches 5 --min-visibility 0.5``.
 Per-pair: ``filter logs --out clean --label-preset recommended`` keeps every frame and sets
-``label_weights`` 0 on the pairs whose confidence keys fail the thresholds (docs/labels.md).
+``label_weights`` 0 on the pairs whose confidence keys fail the thresholds (docs/labels.md);
+``--jobs 0`` spreads that preset's re-tracking over every CPU.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     select.add_arguments(parser)
     from assoc_logger_ros.dataset import label_filter
     label_filter.add_arguments(parser)
+    parser.add_argument('--jobs', type=_jobs, default=1, metavar='N',
+                        help='processes for the re-tracking runs of the session evidence '
+                        '(ctx_retrack_*, preset recommended); 0: one per CPU; the values do '
+                        'not depend on it (default: 1)')
+
+
+def _jobs(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 256:
+        raise argparse.ArgumentTypeError(f'{value} is not in 0..256')
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from assoc_logger_ros.shards.tools import filter_shards as filter_dataset
     try:
         res = filter_dataset(args.directory, args.out, select.from_args(args),
-                             label_filter.from_args(args))
+                             label_filter.from_args(args), jobs=args.jobs)
     except DatasetError as exc:
         print(f'ERROR: {exc}', file=sys.stderr)
         return 1

@@ -45,14 +45,16 @@ def _reasons(drop: list[tuple[dict[str, Any], str]]) -> dict[str, int]:
 
 
 def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
-                   criteria: Criteria, rule: LabelRule | None = None) -> dict[str, Any]:
+                   criteria: Criteria, rule: LabelRule | None = None, *,
+                   jobs: int = 1) -> dict[str, Any]:
     """Copy the samples of ``src`` passing ``criteria`` into the new directory ``out``.
 
     Samples keep their names and records; files are hard-linked (copied across filesystems).
     A selected sample whose file is missing, not a regular file or structurally unsound is
     skipped and listed in ``skipped``; ``out`` appears only complete (:func:`staged_output`).
     With a per-pair ``rule`` every kept sample is rewritten with ``label_weights`` (and the
-    confidence keys, when it predates them) instead.
+    confidence keys, when it predates them) instead. ``jobs``: processes for the re-tracking
+    (``track_context.records_context``).
     """
     ds = Dataset.open(src)
     keep, drop = split(ds.records, criteria)
@@ -61,7 +63,7 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     placed: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     context_problems: list[str] = []
-    context = context_by_record(ds.records, ds.load, rule, context_problems)
+    context = context_by_record(ds.records, ds.load, rule, context_problems, jobs)
     with staged_output(out) as dst:
         for rec in keep:
             try:

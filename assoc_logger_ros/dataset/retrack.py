@@ -108,7 +108,13 @@ class SessionDetections:
 
     def all_track_ids(self) -> list[dict[Hashable, np.ndarray]]:
         """:meth:`track_ids` of every run in :func:`runs`."""
-        return [self.track_ids(cfg, back) for _, cfg, back in runs()]
+        return [run_track_ids(self, k) for k in range(RUNS)]
+
+
+def run_track_ids(detections: SessionDetections, run: int) -> dict[Hashable, np.ndarray]:
+    """:meth:`SessionDetections.track_ids` of run number ``run`` (a picklable task)."""
+    _, cfg, backwards = runs()[run]
+    return detections.track_ids(cfg, backwards)
 
 
 def _clock(order: list[_Frame]) -> list[int]:

@@ -37,13 +37,17 @@ session's matched boxes (a few numbers per pair), plus its detections when re-tr
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+import multiprocessing
+import os
 from typing import Any, Hashable
 
 import numpy as np
 
-from assoc_logger_ros.dataset.retrack import SessionDetections, disagreements
+from assoc_logger_ros.dataset.retrack import RUNS, SessionDetections, disagreements, run_track_ids
 
 CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'ctx_window',
                 'ctx_matches_left', 'ctx_window_col_margin', 'ctx_window_row_margin',
@@ -123,12 +127,17 @@ class SessionContext:
         tr.refs.append(point if matched else None)
         tr.keys.append(keys)
 
-    def compute(self) -> dict[Hashable, dict[str, np.ndarray]]:
-        """Per sample key: (D,) float32 arrays of :data:`CONTEXT_KEYS` (NaN if unmatched)."""
+    def compute(self, run_ids: list[dict[Hashable, np.ndarray]] | None = None
+                ) -> dict[Hashable, dict[str, np.ndarray]]:
+        """Per sample key: (D,) float32 arrays of :data:`CONTEXT_KEYS` (NaN if unmatched).
+
+        ``run_ids``: the re-tracking runs' ids when already computed (in other processes).
+        """
         out = {k: {c: np.full(n, np.nan, np.float32) for c in CONTEXT_KEYS}
                for k, n in self.sizes.items()}
         paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        run_ids = self.detections.all_track_ids() if self.retrack else None
+        if self.retrack and run_ids is None:
+            run_ids = self.detections.all_track_ids()
         for tid, tr in self.tracks.items():
             order = np.argsort(np.asarray(tr.frames), kind='stable')
             frames = np.asarray(tr.frames, np.float64)[order]
@@ -253,43 +262,116 @@ def _rival_paths(paths: Mapping[int, tuple[np.ndarray, np.ndarray]]
 NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # the minimum
 
 
+def job_count(jobs: int) -> int:
+    """Worker processes for ``jobs`` (0: one per CPU this process may use; at least 1)."""
+    if jobs > 0:
+        return jobs
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:      # no affinity on this platform
+        return max(os.cpu_count() or 1, 1)
+
+
+def _ready() -> None:
+    """A no-op task: unpickling it in a worker imports this module and the tracker."""
+
+
+class _Sessions:
+    """Computes finished sessions, with the re-tracking runs in ``jobs`` processes if > 1.
+
+    A session's runs go to the pool at its last record and the pass reads on; at most
+    ``jobs`` sessions wait for their runs, so memory stays bounded. A pool that breaks (a
+    worker killed) costs only the sessions in flight, which are computed here instead.
+    """
+
+    def __init__(self, jobs: int, retrack: bool, out: dict[Hashable, dict[str, np.ndarray]],
+                 problems: list[str] | None) -> None:
+        self.out, self.problems, self.limit = out, problems, jobs
+        self.pending: deque[tuple[str, SessionContext, list[Future] | None]] = deque()
+        self.pool: ProcessPoolExecutor | None = None
+        if retrack and jobs > 1:
+            try:
+                self.pool = ProcessPoolExecutor(jobs,
+                                                mp_context=multiprocessing.get_context('spawn'))
+                for _ in range(jobs):   # the workers start (import the tracker) while it reads
+                    self.pool.submit(_ready)
+            except Exception:  # noqa: BLE001 - no processes to be had: all runs done here
+                self.shutdown()
+                self.pool = None
+
+    def submit(self, session: str, ctx: SessionContext) -> None:
+        futures = None
+        if self.pool is not None and ctx.retrack:
+            try:
+                futures = [self.pool.submit(run_track_ids, ctx.detections, k)
+                           for k in range(RUNS)]
+            except Exception:  # noqa: BLE001 - a broken pool: this session is computed here
+                futures = None
+        self.pending.append((session, ctx, futures))
+        while len(self.pending) > (self.limit if self.pool is not None else 0):
+            self._finish(*self.pending.popleft())
+
+    def _finish(self, session: str, ctx: SessionContext, futures: list[Future] | None) -> None:
+        try:
+            try:
+                run_ids = [f.result() for f in futures] if futures is not None else None
+            except Exception:  # noqa: BLE001 - a worker lost: the runs are done here
+                run_ids = None
+            self.out.update(ctx.compute(run_ids))
+        except Exception as exc:  # noqa: BLE001 - one broken session costs its evidence
+            if self.problems is not None:
+                self.problems.append(f'session {session[:80]!r}: no session evidence '
+                                     f'({type(exc).__name__}: {str(exc)[:120]})')
+
+    def drain(self) -> None:
+        """Compute every session still waiting for its runs."""
+        while self.pending:
+            self._finish(*self.pending.popleft())
+
+    def shutdown(self) -> None:
+        """Stop the workers; runs not started are dropped (after :meth:`drain`, none are)."""
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
 def records_context(records: Sequence[Mapping[str, Any]],
                     load: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-                    retrack: bool = False, problems: list[str] | None = None
-                    ) -> dict[int, dict[str, np.ndarray]]:
+                    retrack: bool = False, problems: list[str] | None = None,
+                    jobs: int = 1) -> dict[int, dict[str, np.ndarray]]:
     """``ctx_*`` arrays by position in ``records``; ``load`` reads one record's arrays.
 
     One pass, one sample in memory at a time; a session is computed (and its boxes and
     detections dropped) at its last record, so only the sessions still open at a point of the
     pass are held. A sample that cannot be read (or lacks the arrays) adds no boxes here and
-    is reported by the caller's own pass. ``retrack``: see :class:`SessionContext`. A session
-    whose evidence cannot be computed gets none (its values stay NaN, so they pass) and a line
-    in ``problems``.
+    is reported by the caller's own pass. ``retrack``: see :class:`SessionContext`; ``jobs``
+    > 1 runs the re-tracking in that many processes (0: one per CPU), with the same values. A
+    session whose evidence cannot be computed gets none (its values stay NaN, so they pass)
+    and a line in ``problems``.
     """
     last = {str(rec.get('session', '')): i for i, rec in enumerate(records)}
     sessions: dict[str, SessionContext] = {}
     out: dict[Hashable, dict[str, np.ndarray]] = {}
-    for i, rec in enumerate(records):
-        session = str(rec.get('session', ''))
-        try:
-            arrays = load(rec)
-            if all(k in arrays for k in NEEDED):
-                sessions.setdefault(session, SessionContext(retrack)).add(i, arrays)
-        except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
-            pass
-        if last[session] == i and session in sessions:
+    done = _Sessions(job_count(jobs), retrack, out, problems)
+    try:
+        for i, rec in enumerate(records):
+            session = str(rec.get('session', ''))
             try:
-                out.update(sessions.pop(session).compute())
-            except Exception as exc:  # noqa: BLE001 - one broken session costs its evidence
-                if problems is not None:
-                    problems.append(f'session {session[:80]!r}: no session evidence '
-                                    f'({type(exc).__name__}: {str(exc)[:120]})')
+                arrays = load(rec)
+                if all(k in arrays for k in NEEDED):
+                    sessions.setdefault(session, SessionContext(retrack)).add(i, arrays)
+            except Exception:  # noqa: BLE001 - skipped here, reported by the caller's own pass
+                pass
+            if last[session] == i and session in sessions:
+                done.submit(session, sessions.pop(session))
+        done.drain()
+    finally:        # also on Ctrl-C: the workers go, the sessions waiting are not computed
+        done.shutdown()
     return out
 
 
 def context_by_record(records: list[dict[str, Any]],
                       load: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-                      rule: Any, problems: list[str] | None = None
+                      rule: Any, problems: list[str] | None = None, jobs: int = 1
                       ) -> dict[int, dict[str, np.ndarray]]:
     """``ctx_*`` arrays by ``id(record)`` when ``rule`` reads them (one pass), else ``{}``.
 
@@ -297,5 +379,5 @@ def context_by_record(records: list[dict[str, Any]],
     """
     if rule is None or not rule.needs_context():
         return {}
-    by_pos = records_context(records, load, rule.needs_retrack(), problems)
+    by_pos = records_context(records, load, rule.needs_retrack(), problems, jobs)
     return {id(records[i]): v for i, v in by_pos.items()}

@@ -65,7 +65,8 @@ def _write_index(dst: Path, index: bool) -> str | None:
 
 def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
                   criteria: Criteria, rule: LabelRule | None = None, *,
-                  shard_mb: float = DEFAULT_SHARD_MB, index: bool = True) -> dict[str, Any]:
+                  shard_mb: float = DEFAULT_SHARD_MB, index: bool = True,
+                  jobs: int = 1) -> dict[str, Any]:
     """Samples of the shard directory ``src`` passing ``criteria`` -> new shard directory.
 
     With a per-pair ``rule`` each kept sample is rewritten with ``label_weights`` (as the
@@ -79,7 +80,7 @@ def filter_shards(src: str | os.PathLike[str], out: str | os.PathLike[str],
     n = 0
     context_problems: list[str] = []
     context = context_by_record(source.records, lambda r: decode(source.read_bytes(r)), rule,
-                                context_problems)
+                                context_problems, jobs)
     with staged_output(out) as dst:
         ensure_marker(dst)
         sink = ShardSink(dst, shard_bytes=int(shard_mb * 2**20), sync_period_s=3600.0,
