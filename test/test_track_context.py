@@ -391,7 +391,10 @@ def _assert_same_context(a: dict, b: dict) -> None:
 
 
 def test_retracking_in_worker_processes_gives_the_same_values(tmp_path, capsys):
-    """``jobs`` 2 and 0 (one per CPU) give the serial pass's values, and so does filter."""
+    """Worker processes (``jobs`` 2, or 0: one per CPU) give the serial pass's values.
+
+    So does filter in both layouts; it refuses a negative count with a one-line message.
+    """
     from assoc_logger_ros.dataset import track_context
     recs = _scene_records(tmp_path, (3, 5, 7))
     serial = track_context.records_context(recs, lambda r: r['arrays'], retrack=True)
@@ -407,6 +410,10 @@ def test_retracking_in_worker_processes_gives_the_same_values(tmp_path, capsys):
         assert cli.main(['filter', str(src), '--out', str(tmp_path / f'out{jobs}'),
                          '--label-preset', 'recommended', '--jobs', jobs]) == 0
     assert _zero_weights(tmp_path / 'out1') == _zero_weights(tmp_path / 'out2')
+    pack(src, tmp_path / 'sh')              # the shard layout takes the flag too
+    assert cli.main(['filter', str(tmp_path / 'sh'), '--out', str(tmp_path / 'shout'),
+                     '--label-preset', 'recommended', '--jobs', '2']) == 0
+    assert _zero_weights(tmp_path / 'shout') == _zero_weights(tmp_path / 'out1')
     capsys.readouterr()
     try:
         cli.main(['filter', str(src), '--out', str(tmp_path / 'bad'), '--jobs', '-1'])
