@@ -279,14 +279,15 @@ def _ready() -> None:
 class _Sessions:
     """Computes finished sessions, with the re-tracking runs in ``jobs`` processes if > 1.
 
-    A session's runs go to the pool at its last record and the pass reads on; at most
-    ``jobs`` sessions wait for their runs, so memory stays bounded. A pool that breaks (a
-    worker killed) costs only the sessions in flight, which are computed here instead.
+    A session's runs go to the pool at its last record and the pass reads on. Sessions wait
+    for their runs only as many as keep every worker busy (``RUNS`` tasks each, plus one), so
+    memory stays bounded however many workers. Runs that fail there (a worker killed, the
+    pool broken) are done here instead, so a lost worker costs no evidence.
     """
 
     def __init__(self, jobs: int, retrack: bool, out: dict[Hashable, dict[str, np.ndarray]],
                  problems: list[str] | None) -> None:
-        self.out, self.problems, self.limit = out, problems, jobs
+        self.out, self.problems, self.limit = out, problems, -(-jobs // RUNS) + 1
         self.pending: deque[tuple[str, SessionContext, list[Future] | None]] = deque()
         self.pool: ProcessPoolExecutor | None = None
         if retrack and jobs > 1:
@@ -315,7 +316,7 @@ class _Sessions:
         try:
             try:
                 run_ids = [f.result() for f in futures] if futures is not None else None
-            except Exception:  # noqa: BLE001 - a worker lost: the runs are done here
+            except Exception:  # noqa: BLE001 - failed there (a worker lost): done here
                 run_ids = None
             self.out.update(ctx.compute(run_ids))
         except Exception as exc:  # noqa: BLE001 - one broken session costs its evidence
