@@ -16,6 +16,7 @@ from typing import Any
 import uuid
 
 from assoc_logger_ros.config import RecorderConfig, Settings
+from assoc_logger_ros.cpus import usable_cpus
 from assoc_logger_ros.frame import Frame
 from assoc_logger_ros.recording.origin import Origin, origin_of
 from assoc_logger_ros.recording.process_writer import ProcessWriter
@@ -43,11 +44,7 @@ def writer_kind(cfg: RecorderConfig) -> str:
     """
     if cfg.log_writer != 'auto':
         return cfg.log_writer
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return 'process' if cpus >= 2 and not cfg.log_wait_when_full else 'thread'
+    return 'process' if usable_cpus() >= 2 and not cfg.log_wait_when_full else 'thread'
 
 
 class Pipeline:

@@ -42,11 +42,11 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 import multiprocessing
-import os
 from typing import Any, Hashable
 
 import numpy as np
 
+from assoc_logger_ros.cpus import usable_cpus
 from assoc_logger_ros.dataset.retrack import RUNS, SessionDetections, disagreements, run_track_ids
 
 CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'ctx_window',
@@ -264,12 +264,7 @@ NEEDED = ('frame_idx', 'det_boxes', 'assigned_track_ids', 'new_track_ids')  # th
 
 def job_count(jobs: int) -> int:
     """Worker processes for ``jobs`` (0: one per CPU this process may use; at least 1)."""
-    if jobs > 0:
-        return jobs
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:      # no affinity on this platform
-        return max(os.cpu_count() or 1, 1)
+    return jobs if jobs > 0 else usable_cpus()
 
 
 def _ready() -> None:

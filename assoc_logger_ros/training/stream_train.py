@@ -10,13 +10,13 @@ batch). Same seed, same data, same worker count: same model.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+from assoc_logger_ros.cpus import usable_cpus
 from assoc_logger_ros.training import data
 from assoc_logger_ros.training import stream_input as si
 from assoc_logger_ros.training import train as tr
@@ -45,9 +45,7 @@ def compute_threads(threads: int, workers: int) -> int:
     CPUs that oversubscription made epochs 10x slower on the 2-core development machine
     (40 s instead of 3 s for the test's epoch), so the threads leave the workers their CPUs.
     """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else \
-        (os.cpu_count() or 1)
-    return max(1, min(max(threads, 1), cpus - max(workers, 0)))
+    return max(1, min(max(threads, 1), usable_cpus() - max(workers, 0)))
 
 
 def _stream(cfg: tr.TrainConfig, plan: si.Plan, role: str, rank: int, world: int,
