@@ -415,10 +415,9 @@ def test_retracking_in_worker_processes_gives_the_same_values(tmp_path, capsys):
                      '--label-preset', 'recommended', '--jobs', '2']) == 0
     assert _zero_weights(tmp_path / 'shout') == _zero_weights(tmp_path / 'out1')
     capsys.readouterr()
-    try:
+    with pytest.raises(SystemExit) as refused:
         cli.main(['filter', str(src), '--out', str(tmp_path / 'bad'), '--jobs', '-1'])
-    except SystemExit as exc:
-        assert exc.code == 2
+    assert refused.value.code == 2
     assert '-1 is not in 0..256' in capsys.readouterr().err
     assert not (tmp_path / 'bad').exists()
 
@@ -450,7 +449,7 @@ def test_a_lost_worker_costs_no_evidence(tmp_path):
     done.submit('s3', contexts['s3'])
     with pytest.raises(BrokenProcessPool):
         done.pending[0][2][0].result()
-    done.submit('s5', contexts['s5'])      # the pool is broken: computed here at once
+    done.submit('s5', contexts['s5'])      # the pool is broken: its runs are done here
     done.drain()
     done.shutdown()
     assert problems == []

@@ -297,7 +297,7 @@ class _Sessions:
 
     def submit(self, session: str, ctx: SessionContext) -> None:
         futures = None
-        if self.pool is not None and ctx.retrack:
+        if self.pool is not None:      # only a retrack pass has one
             try:
                 futures = [self.pool.submit(run_track_ids, ctx.detections, k)
                            for k in range(RUNS)]
