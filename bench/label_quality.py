@@ -50,7 +50,9 @@ CONTEXT = (('ctx_resid', '>'), ('ctx_resid_prev', '>'), ('ctx_return', '>'),
            ('ctx_window_col_margin', '<'), ('ctx_window_row_margin', '<'),
            ('ctx_window_rival_det_iou', '>'), ('ctx_window_rival_track_iou', '>'),
            ('ctx_window_rival_fit', '<'), ('ctx_retrack_votes', '>'),
-           ('ctx_retrack_splits', '>'), ('ctx_window_retrack_votes', '>'))
+           ('ctx_retrack_splits', '>'), ('ctx_window_retrack_votes', '>'),
+           ('ctx_overlap', '>'), ('ctx_separation', '>'), ('ctx_since_overlap', '<'),
+           ('ctx_swap', '>'))
 GREEDY = SINGLE[:4] + SINGLE[5:] + CONTEXT
 
 

@@ -6,9 +6,12 @@ For each sequence: fit on the other six, set the score threshold there to keep `
 the right labels under both definitions, score the held-out sequence; the rows pool the seven
 held-out sequences. ``--target`` picks what "wrong" means in training (either definition, or
 the consistent one only). Samples come from ``bench/label_quality.py --work DIR`` (run it
-first); the per-pair table is cached as DIR/pairs_v2.npz. ``--extra`` adds ``match_stage`` and
+first); the per-pair table is cached as DIR/pairs_v3.npz. ``--extra`` adds ``match_stage`` and
 the same track's previous and next pair's keys; ``--in-sample`` also fits and scores on all;
-``--retrack`` adds the re-tracking keys (``ctx_retrack_*``, ``dataset/retrack.py``).
+``--retrack`` adds the re-tracking keys (``ctx_retrack_*``, ``dataset/retrack.py``);
+``--without KEY ..`` leaves keys out. ``--nested`` chooses, for each held-out sequence, between
+the features with and without the overlap keys (``OVERLAP_KEYS``) by the same leave-one-out
+on its six training sequences only, so the choice never sees the sequence it is scored on.
 
     PYTHONPATH=. .venv/bin/python bench/label_scorer_boost.py --work /tmp/lq_s10
 """
@@ -31,10 +34,11 @@ from bench.label_quality import CONTEXT, SEQS, SINGLE, row  # noqa: E402
 
 FEATURES = tuple(dict.fromkeys(k for k, _ in SINGLE + CONTEXT if k not in RETRACK_KEYS))
 DEFS = ('verdict', 'verdict_consistent')
+OVERLAP_KEYS = ('ctx_overlap', 'ctx_separation', 'ctx_since_overlap', 'ctx_swap')
 BINS = 32
 
 
-def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs_v2.npz'
+def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs_v3.npz'
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Pooled per-pair table and each row's sequence (cached in work/``cache_name``)."""
     cache = work / cache_name
@@ -176,6 +180,35 @@ def threshold(s: np.ndarray, pairs: dict[str, np.ndarray], kept: float) -> float
     return max(float(np.quantile(s[pairs[d] == CORRECT], kept)) for d in DEFS)
 
 
+def held_out(x: np.ndarray, y: np.ndarray, known: np.ndarray, seq_of: np.ndarray,
+             pairs: dict[str, np.ndarray], seqs: list[str], kept: list[float],
+             args: argparse.Namespace, tests: list[str] | None = None
+             ) -> dict[float, np.ndarray]:
+    """Per kept share: the pairs removed held out.
+
+    Each of ``tests`` (default ``seqs``) is scored by a model fitted on the rest of ``seqs``.
+    """
+    out = {k: np.zeros(y.size, bool) for k in kept}
+    for seq in tests or seqs:
+        test, train = seq_of == seq, np.isin(seq_of, seqs) & (seq_of != seq)
+        edges = bin_edges(x[train])
+        b_tr, b_te = to_bins(x[train], edges), to_bins(x[test], edges)
+        fit = known[train]
+        model = fit_boost(b_tr[fit], y[train][fit], args.rounds, args.depth, args.lr,
+                          args.pos_weight)
+        s_tr, s_te = predict(model, b_tr), predict(model, b_te)
+        tr = {k: v[train] for k, v in pairs.items() if k in DEFS}
+        for share, o in out.items():
+            o[test] = s_te > threshold(s_tr, tr, share)
+    return out
+
+
+def removed_at(removed: np.ndarray, pairs: dict[str, np.ndarray], mask: np.ndarray) -> float:
+    """Share of the consistent wrong labels in ``mask`` that ``removed`` takes out."""
+    bad = (pairs['verdict_consistent'] == WRONG) & mask
+    return float(removed[bad].mean()) if bad.any() else 0.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work', type=Path, default=Path('/tmp/label_quality'))
@@ -191,6 +224,11 @@ def main() -> int:
                         help="add match_stage and the track's previous/next pair's keys")
     parser.add_argument('--retrack', action='store_true',
                         help='add the re-tracking keys ctx_retrack_* (dataset/retrack.py)')
+    parser.add_argument('--without', nargs='+', default=[], metavar='KEY',
+                        help='leave these keys out of the features')
+    parser.add_argument('--nested', action='store_true',
+                        help='choose with or without OVERLAP_KEYS per held-out sequence by '
+                        'leave-one-out on its training sequences (the first --kept share)')
     parser.add_argument('--in-sample', action='store_true',
                         help='also fit on all seven and score them (not held out)')
     args = parser.parse_args()
@@ -203,22 +241,31 @@ def main() -> int:
     for d in DEFS:
         known |= np.isin(pairs[d], (CORRECT, WRONG))
     feats = FEATURES + (RETRACK_KEYS if args.retrack else ())
+    feats = tuple(k for k in feats if k not in args.without)
     if args.extra:
         feats = feats + ('match_stage',) + add_shifted(pairs, seq_of)
     x = matrix(pairs, feats)
     y = bad.astype(np.float64)
-    out = {k: np.zeros(bad.size, bool) for k in args.kept}
-    for seq in args.seqs:
-        test, train = seq_of == seq, seq_of != seq
-        edges = bin_edges(x[train])
-        b_tr, b_te = to_bins(x[train], edges), to_bins(x[test], edges)
-        fit = known[train]
-        model = fit_boost(b_tr[fit], y[train][fit], args.rounds, args.depth, args.lr,
-                          args.pos_weight)
-        s_tr, s_te = predict(model, b_tr), predict(model, b_te)
-        tr = {k: v[train] for k, v in pairs.items() if k in DEFS}
-        for kept, o in out.items():
-            o[test] = s_te > threshold(s_tr, tr, kept)
+    picks = []
+    if not args.nested:
+        out = held_out(x, y, known, seq_of, pairs, args.seqs, args.kept, args)
+    else:
+        plain = [j for j, k in enumerate(feats) if k not in OVERLAP_KEYS]
+        out = {k: np.zeros(bad.size, bool) for k in args.kept}
+        for seq in args.seqs:
+            inner = [s for s in args.seqs if s != seq]
+            mask = np.isin(seq_of, inner)
+            score = {name: removed_at(held_out(xs, y, known, seq_of, pairs, inner,
+                                               args.kept[:1], args)[args.kept[0]], pairs, mask)
+                     for name, xs in (('with', x), ('without', x[:, plain]))}
+            pick = max(score, key=score.get)
+            picks.append(f'{seq}: {pick} overlap keys (inner {100 * score["with"]:.1f}% '
+                         f'with, {100 * score["without"]:.1f}% without)')
+            xs = x if pick == 'with' else x[:, plain]
+            chosen = held_out(xs, y, known, seq_of, pairs, args.seqs, args.kept, args,
+                              tests=[seq])
+            for kept, o in out.items():
+                o[seq_of == seq] = chosen[kept][seq_of == seq]
     matched = np.ones(bad.size, bool)
     keep = keep_mask(pairs, pairs['det_visibility'], pairs['det_scores'], matched,
                      PRESETS['recommended'])
@@ -229,9 +276,12 @@ def main() -> int:
           '| right kept |')
     print('|---|---:|---:|---:|---:|')
     print(row('preset `recommended` (tuned on all seven: not held out)', ~keep, pairs))
+    label = 'nested choice of the overlap keys, ' if args.nested else ''
     for kept, o in out.items():
-        print(row(f'boosted, threshold keeping {100 * kept:g}% in training, held out', o,
-                  pairs))
+        print(row(f'boosted, {label}threshold keeping {100 * kept:g}% in training, held out',
+                  o, pairs))
+    for line in picks:
+        print(f'- {line}')
     if args.in_sample:
         edges = bin_edges(x)
         b = to_bins(x, edges)

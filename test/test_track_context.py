@@ -17,7 +17,12 @@ from assoc_logger_ros.config import resolve
 from assoc_logger_ros.dataset.label_filter import PRESETS, LabelRule, keep_mask
 from assoc_logger_ros.dataset.retrack import RUNS as RETRACK_RUNS
 from assoc_logger_ros.dataset.retrack import SessionDetections, runs
-from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, SessionContext
+from assoc_logger_ros.dataset.track_context import (
+    CONTEXT_KEYS,
+    OVERLAP,
+    SWAP_FRAMES,
+    SessionContext,
+)
 from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.npzfile import encode, load
@@ -88,6 +93,88 @@ def test_a_one_frame_flip_stands_out_and_smooth_labels_do_not():
     assert ignored == [(10, 1), (11, 0)]
     assert rule.needs_context() and not PRESETS['per-frame'].needs_context()
     assert PRESETS['recommended'].needs_context()
+
+
+def _crossing_session(swap: bool, n: int = 30, meet: int = 12) -> list[dict[str, np.ndarray]]:
+    """Tracks 1 and 2 walk towards each other, overlap around ``meet``, then walk apart.
+
+    With ``swap`` each track leaves the crossing on the other's walker (its labels after the
+    overlap are wrong), otherwise on its own.
+    """
+    out = []
+    for f in range(n):
+        a, b = _box(100 + 5 * f, 300), _box(100 + 10 * meet - 5 * f, 300)
+        crossed = swap and f > meet + 3
+        assigned = [2, 1] if crossed else [1, 2]
+        out.append({'frame_idx': np.array([f]), 'det_boxes': np.array([a, b]),
+                    'assigned_track_ids': np.array([-1, -1] if f == 0 else assigned),
+                    'new_track_ids': np.array([1, 2] if f == 0 else [-1, -1])})
+    return out
+
+
+def _compute(samples: list[dict[str, np.ndarray]]) -> dict:
+    ctx = SessionContext()
+    for i, a in enumerate(samples):
+        ctx.add(i, a)
+    return ctx.compute()
+
+
+def test_the_swap_keys_tell_a_swap_at_a_crossing_from_a_clean_crossing():
+    """ctx_swap > 0 after a crossing that swapped the walkers, < 0 after a clean one.
+
+    The overlap keys mark the crossing: ctx_overlap near 1 at the meeting frame, frames since
+    the overlap counted after it, the separation large as the boxes part.
+    """
+    swapped, clean = _compute(_crossing_session(True)), _compute(_crossing_session(False))
+    for out in (swapped, clean):
+        assert out[12]['ctx_overlap'][0] > 0.9 and out[2]['ctx_overlap'][0] < OVERLAP
+        assert np.isnan(out[5]['ctx_since_overlap'][0])      # no overlap before it
+        assert np.isnan(out[5]['ctx_swap'][0])
+        assert out[16]['ctx_separation'][0] > 0.5
+        assert out[20]['ctx_since_overlap'][0] <= 20 - 14
+    # boxes 50 px wide, 10 px/frame closer: IoU > 0.3 from frame 10 to 14
+    assert clean[20]['ctx_since_overlap'][0] == 20 - 14
+    after = range(17, 30)
+    assert after[-1] - 14 <= SWAP_FRAMES       # all within reach of the overlap
+    # each walker's detection, after the crossing: the swapped tracks hold the other walker
+    assert min(swapped[f]['ctx_swap'][d] for f in after for d in (0, 1)) > 0.4
+    assert max(clean[f]['ctx_swap'][d] for f in after for d in (0, 1)) < -0.4
+    # --max-ctx-swap 0.2 ignores exactly the swapped labels after the crossing
+    rule = LabelRule(max_ctx_swap=0.2)
+    for out, samples, expect in ((swapped, _crossing_session(True), range(16, 30)),
+                                 (clean, _crossing_session(False), ())):
+        ignored = set()
+        for i, a in enumerate(samples):
+            nan = np.full(2, np.nan)
+            conf = {**dict.fromkeys(CONFIDENCE_KEYS, nan), **out[i]}
+            keep = keep_mask(conf, np.ones(2), np.ones(2), a['assigned_track_ids'] >= 0, rule)
+            if not keep.all():
+                ignored.add(i)
+        assert ignored == set(expect)
+
+
+def test_no_swap_evidence_for_an_overlap_the_track_was_born_in():
+    """Track 1 is born on top of track 2 and walks off: it has no path before that overlap.
+
+    Its ctx_swap stays NaN (not a value from another overlap's partner), while the frames
+    since the overlap are counted.
+    """
+    samples = []
+    for f in range(18):     # track 2 stands at x = 300 throughout; track 1 lives 3..14
+        b = _box(300, 300)
+        if f < 3 or f > 14:
+            samples.append({'frame_idx': np.array([f]), 'det_boxes': np.array([b]),
+                            'assigned_track_ids': np.array([-1 if f == 0 else 2]),
+                            'new_track_ids': np.array([2 if f == 0 else -1])})
+            continue
+        a = _box(300 - 8 * (f - 3), 300)
+        samples.append({'frame_idx': np.array([f]), 'det_boxes': np.array([a, b]),
+                        'assigned_track_ids': np.array([-1 if f == 3 else 1, 2]),
+                        'new_track_ids': np.array([1 if f == 3 else -1, -1])})
+    out = _compute(samples)
+    assert out[4]['ctx_overlap'][0] > OVERLAP
+    assert all(np.isnan(out[f]['ctx_swap'][0]) for f in range(4, 15))
+    assert out[14]['ctx_since_overlap'][0] > 5
 
 
 def _scene_dir(d: Path, seed: int = 3) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from assoc_logger_ros.dataset.retrack import RUNS as RETRACK_RUNS
-from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS
+from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, SEPARATION_WINDOW
 from assoc_logger_ros.dataset.track_context import MATCH_WINDOW as CONTEXT_MATCH_WINDOW
 from assoc_logger_ros.dataset.track_context import WINDOW as CONTEXT_WINDOW
 from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS, from_arrays
@@ -48,6 +48,10 @@ class LabelRule:
     max_ctx_window_rival_det_iou: float | None = None
     max_ctx_window_rival_track_iou: float | None = None
     min_ctx_window_rival_fit: float | None = None
+    max_ctx_overlap: float | None = None
+    max_ctx_separation: float | None = None
+    min_ctx_since_overlap: float | None = None
+    max_ctx_swap: float | None = None
     # re-tracking agreement (dataset/retrack.py): the session is tracked again offline
     max_ctx_retrack_votes: float | None = None
     max_ctx_retrack_splits: float | None = None
@@ -143,6 +147,10 @@ def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np
             (rule.max_ctx_window_rival_track_iou, conf.get('ctx_window_rival_track_iou'),
              np.less_equal),
             (rule.min_ctx_window_rival_fit, conf.get('ctx_window_rival_fit'), np.greater_equal),
+            (rule.max_ctx_overlap, conf.get('ctx_overlap'), np.less_equal),
+            (rule.max_ctx_separation, conf.get('ctx_separation'), np.less_equal),
+            (rule.min_ctx_since_overlap, conf.get('ctx_since_overlap'), np.greater_equal),
+            (rule.max_ctx_swap, conf.get('ctx_swap'), np.less_equal),
             (rule.max_ctx_retrack_votes, conf.get('ctx_retrack_votes'), np.less_equal),
             (rule.max_ctx_retrack_splits, conf.get('ctx_retrack_splits'), np.less_equal),
             (rule.max_ctx_window_retrack_votes, conf.get('ctx_window_retrack_votes'),
@@ -230,6 +238,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f'largest pair_rival_track_iou {near}')
     g.add_argument('--min-ctx-window-rival-fit', type=float,
                    help=f'smallest ctx_rival_fit {near}')
+    g.add_argument('--max-ctx-overlap', type=float,
+                   help="largest ctx_overlap (IoU with another track's path)")
+    g.add_argument('--max-ctx-separation', type=float,
+                   help=f'largest ctx_separation (the overlap over the {SEPARATION_WINDOW} '
+                   'matches either side minus the overlap now)')
+    g.add_argument('--min-ctx-since-overlap', type=float,
+                   help='fewest frames since the track last overlapped another')
+    g.add_argument('--max-ctx-swap', type=float,
+                   help="largest ctx_swap (> 0: the box continues the overlapped partner's "
+                   "motion rather than its own track's)")
     g.add_argument('--max-ctx-retrack-votes', type=float,
                    help=f'largest ctx_retrack_votes: re-tracking runs (of {RETRACK_RUNS}) that '
                    'split the label from its track (tracks the session again)')

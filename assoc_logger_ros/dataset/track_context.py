@@ -22,6 +22,16 @@ future), so a label (track t matched detection d at frame f) can be checked agai
   ``ctx_window_rival_track_iou`` (largest), ``ctx_window_rival_fit`` (smallest): the per-frame
   key over the track's ``MATCH_WINDOW`` matches either side of this one; a crowded passage
   marks all its labels, not only the frame where the matching was close.
+* ``ctx_overlap``: the largest IoU of d's box with another track's path at f (interpolated as
+  for ``ctx_rival_fit``); ``ctx_separation``: the largest ``ctx_overlap`` over the track's
+  ``SEPARATION_WINDOW`` matches either side minus this one's; large where the track has just
+  come out of (or is about to enter) an overlap, where a drift onto the other person shows.
+* ``ctx_since_overlap``: frames since the track's last earlier match that overlapped another
+  track (``ctx_overlap`` > ``OVERLAP``); NaN when it never did.
+* ``ctx_swap``: for a label within ``SWAP_FRAMES`` of such an overlap, d's distance from the
+  track's own path extrapolated from its matches before the overlap began, minus its
+  distance from the partner's (the track it overlapped most) extrapolated the same way;
+  > 0 when d continues the partner's motion rather than the track's own (a swap).
 * ``ctx_retrack_votes`` (only when asked for: it tracks the session again): how many of the
   re-tracking runs of :mod:`~assoc_logger_ros.dataset.retrack` do not put d in one track with
   the detection the track held before (0 to ``RUNS``); ``ctx_retrack_splits``: the stricter
@@ -53,8 +63,10 @@ CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'c
                 'ctx_matches_left', 'ctx_window_col_margin', 'ctx_window_row_margin',
                 'ctx_window_rival_det_iou', 'ctx_window_rival_track_iou',
                 'ctx_window_rival_fit', 'ctx_retrack_votes', 'ctx_retrack_splits',
-                'ctx_window_retrack_votes')
-RETRACK_KEYS = CONTEXT_KEYS[-3:]   # computed only by a SessionContext(retrack=True)
+                'ctx_window_retrack_votes', 'ctx_overlap', 'ctx_separation',
+                'ctx_since_overlap', 'ctx_swap')
+# computed only by a SessionContext(retrack=True)
+RETRACK_KEYS = ('ctx_retrack_votes', 'ctx_retrack_splits', 'ctx_window_retrack_votes')
 WINDOW = 5          # frames either side for ctx_window
 MATCH_WINDOW = 3    # the track's matches either side for the ctx_window_* keys
 # per-frame keys whose extreme over the track's neighbouring matches is kept: (key, np.fmin|fmax)
@@ -63,16 +75,61 @@ _WINDOWED = (('pair_col_margin', 'ctx_window_col_margin', np.fmin),
              ('pair_rival_det_iou', 'ctx_window_rival_det_iou', np.fmax),
              ('pair_rival_track_iou', 'ctx_window_rival_track_iou', np.fmax))
 MAX_GAP = 10        # a rival's path is interpolated only across gaps up to this many frames
+OVERLAP = 0.3       # IoU with another track's path that makes an overlap (ctx_since_overlap)
+SEPARATION_WINDOW = 5   # the track's matches either side for ctx_separation
+SWAP_FRAMES = 30    # ctx_swap checks an overlap at most this many frames back
+VELOCITY_SPAN = 3   # ctx_swap's velocity: from matches at least this many frames apart
+HORIZON = 15        # ctx_swap extrapolates at most this many frames past a match
 
 
 def _cxcyh(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) cx, cy, h, w of xyxy boxes (h and w at least 1 pixel)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
-                     np.maximum(b[:, 3] - b[:, 1], 1.0)], axis=1)
+                     np.maximum(b[:, 3] - b[:, 1], 1.0), np.maximum(b[:, 2] - b[:, 0], 1.0)],
+                    axis=1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(M, K) IoU of boxes ``a`` (M, 4) with ``b`` (K, 4), both cx, cy, h, w."""
+    a, b = a[:, None, :], b[None, :, :]
+    w = np.clip(np.minimum(a[..., 0] + a[..., 3] / 2, b[..., 0] + b[..., 3] / 2)
+                - np.maximum(a[..., 0] - a[..., 3] / 2, b[..., 0] - b[..., 3] / 2), 0, None)
+    h = np.clip(np.minimum(a[..., 1] + a[..., 2] / 2, b[..., 1] + b[..., 2] / 2)
+                - np.maximum(a[..., 1] - a[..., 2] / 2, b[..., 1] - b[..., 2] / 2), 0, None)
+    inter = w * h
+    return inter / (a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter)
+
+
+def _overlap_with_rivals(paths: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                         rivals: Mapping[int, tuple[np.ndarray, np.ndarray]]
+                         ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per track: each box's largest IoU with another track's path there, and whose.
+
+    The id is -1 where no other track's path reaches that frame. One IoU matrix per frame.
+    """
+    by_frame: dict[int, list[tuple[int, int]]] = {}
+    for tid, (frames, _) in paths.items():
+        for k, f in enumerate(frames.astype(np.int64).tolist()):
+            by_frame.setdefault(f, []).append((tid, k))
+    result = {tid: (np.full(fr.size, np.nan), np.full(fr.size, -1, np.int64))
+              for tid, (fr, _) in paths.items()}
+    for f, points in by_frame.items():
+        ids, pos = rivals.get(f, (None, None))
+        if ids is None:
+            continue
+        tids = np.array([t for t, _ in points])
+        iou = box_iou(np.stack([paths[t][1][k] for t, k in points]), pos)
+        iou[tids[:, None] == ids[None, :]] = -1.0
+        best = iou.argmax(axis=1)
+        for (t, k), j, v in zip(points, best.tolist(), iou[np.arange(len(points)), best]):
+            if v >= 0:
+                result[t][0][k], result[t][1][k] = v, ids[j]
+    return result
 
 
 def box_distance(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Distance of boxes ``a`` to ``ref`` (both (..., 3) cx, cy, h), in ``ref`` heights."""
+    """Distance of boxes ``a`` to ``ref`` (both (..., 3+) cx, cy, h), in ``ref`` heights."""
     with np.errstate(invalid='ignore', divide='ignore'):
         return ((np.abs(a[..., 0] - ref[..., 0]) + np.abs(a[..., 1] - ref[..., 1])) / ref[..., 2]
                 + np.abs(np.log(a[..., 2] / ref[..., 2])))
@@ -168,6 +225,9 @@ class SessionContext:
                 if others.any():
                     out[ref[0]]['ctx_rival_fit'][ref[1]] = float(
                         box_distance(box[None], pos[others]).min())
+        overlaps = _overlap_with_rivals(paths, rivals)
+        for tid, (frames, boxes) in paths.items():
+            self._overlaps(tid, frames, boxes, overlaps[tid], paths, out)
         for tr in self.tracks.values():   # the rival fit over neighbouring matches
             order = np.argsort(np.asarray(tr.frames), kind='stable')
             refs = [tr.refs[i] for i in order]
@@ -178,6 +238,76 @@ class SessionContext:
                 if r is not None and r[0] in out:
                     out[r[0]]['ctx_window_rival_fit'][r[1]] = v
         return out
+
+    def _overlaps(self, tid: int, frames: np.ndarray, boxes: np.ndarray,
+                  overlap_partner: tuple[np.ndarray, np.ndarray],
+                  paths: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                  out: dict[Hashable, dict[str, np.ndarray]]) -> None:
+        """ctx_overlap, ctx_separation, ctx_since_overlap and ctx_swap of one track."""
+        tr = self.tracks[tid]
+        order = np.argsort(np.asarray(tr.frames), kind='stable')
+        refs = [tr.refs[i] for i in order]
+        n = frames.size
+        overlap, partner = overlap_partner
+        most = np.full(n, np.nan)
+        for shift in range(1, SEPARATION_WINDOW + 1):
+            most[shift:] = np.fmax(most[shift:], overlap[:-shift])
+            most[:-shift] = np.fmax(most[:-shift], overlap[shift:])
+        values = {'ctx_overlap': overlap, 'ctx_separation': most - overlap,
+                  'ctx_since_overlap': np.full(n, np.nan), 'ctx_swap': np.full(n, np.nan)}
+        with np.errstate(invalid='ignore'):
+            over = overlap > OVERLAP
+        last = start = -1   # the latest earlier match in an overlap, where its run began
+        asked = np.full(n, -1)      # per match: the start of the overlap its ctx_swap checks
+        for k in range(n):
+            if last >= 0:
+                values['ctx_since_overlap'][k] = frames[k] - frames[last]
+                if frames[k] - frames[last] <= SWAP_FRAMES:
+                    asked[k] = start
+            if over[k]:
+                if k == 0 or not over[k - 1]:
+                    start = k
+                last = k
+        for s in np.unique(asked[asked >= 0]).tolist():
+            at = np.flatnonzero(asked == s)
+            other = paths.get(int(partner[s]))
+            own_motion = _motion(frames, boxes, frames[s])
+            other_motion = None if other is None else _motion(other[0], other[1], frames[s])
+            if own_motion is not None and other_motion is not None:
+                values['ctx_swap'][at] = (
+                    box_distance(boxes[at], _extrapolate(own_motion, frames[at]))
+                    - box_distance(boxes[at], _extrapolate(other_motion, frames[at])))
+        for k, ref in enumerate(refs):
+            if ref is not None and ref[0] in out:
+                for name, v in values.items():
+                    out[ref[0]][name][ref[1]] = v[k]
+
+
+def _motion(frames: np.ndarray, boxes: np.ndarray, before: float
+            ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(last box, centre velocity, its frame) of a track's matches before frame ``before``.
+
+    The velocity is between the last match and one ``VELOCITY_SPAN`` frames earlier (or the
+    nearest earlier one: two frames' jitter makes a poor velocity); zero with one match; None
+    without a match.
+    """
+    k = int(np.searchsorted(frames, before, side='left'))
+    if k == 0:
+        return None
+    v = np.zeros(2)
+    if k >= 2:
+        j = min(max(int(np.searchsorted(frames, frames[k - 1] - VELOCITY_SPAN,
+                                         side='right')) - 1, 0), k - 2)
+        v = (boxes[k - 1, :2] - boxes[j, :2]) / max(frames[k - 1] - frames[j], 1e-9)
+    return boxes[k - 1], v, float(frames[k - 1])
+
+
+def _extrapolate(motion: tuple[np.ndarray, np.ndarray, float], at: np.ndarray) -> np.ndarray:
+    """(len(at), 4) boxes at frames ``at``: moving at the velocity for at most ``HORIZON``."""
+    box, v, last = motion
+    out = np.repeat(box[None], at.size, axis=0)
+    out[:, :2] += v[None] * np.minimum(at - last, HORIZON)[:, None]
+    return out
 
 
 def _per_frame_keys(arrays: Mapping[str, Any], n: int) -> np.ndarray:
@@ -211,7 +341,8 @@ def _windowed(keys: np.ndarray) -> dict[str, np.ndarray]:
 def _track_features(frames: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
     """ctx_* values of every point of one track (sorted by frame) except the rival fit."""
     n = frames.size
-    fits = np.full((3, n, 3), np.nan)     # from both neighbours, from the two before, after
+    # fits from both neighbours, from the two before, from the two after
+    fits = np.full((3, n, boxes.shape[1]), np.nan)
     if n >= 3:
         w = (frames[1:-1] - frames[:-2]) / np.maximum(frames[2:] - frames[:-2], 1e-9)
         fits[0, 1:-1] = boxes[:-2] * (1 - w)[:, None] + boxes[2:] * w[:, None]
