@@ -58,6 +58,7 @@ import numpy as np
 
 from assoc_logger_ros.cpus import usable_cpus
 from assoc_logger_ros.dataset.retrack import RUNS, SessionDetections, disagreements, run_track_ids
+from assoc_logger_ros.tracking.matching import iou_matrix
 
 CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'ctx_window',
                 'ctx_matches_left', 'ctx_window_col_margin', 'ctx_window_row_margin',
@@ -90,41 +91,40 @@ def _cxcyh(boxes: np.ndarray) -> np.ndarray:
                     axis=1)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(M, K) IoU of boxes ``a`` (M, 4) with ``b`` (K, 4), both cx, cy, h, w."""
-    a, b = a[:, None, :], b[None, :, :]
-    w = np.clip(np.minimum(a[..., 0] + a[..., 3] / 2, b[..., 0] + b[..., 3] / 2)
-                - np.maximum(a[..., 0] - a[..., 3] / 2, b[..., 0] - b[..., 3] / 2), 0, None)
-    h = np.clip(np.minimum(a[..., 1] + a[..., 2] / 2, b[..., 1] + b[..., 2] / 2)
-                - np.maximum(a[..., 1] - a[..., 2] / 2, b[..., 1] - b[..., 2] / 2), 0, None)
-    inter = w * h
-    return inter / (a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter)
+def _xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) xyxy of (N, 4+) cx, cy, h, w boxes."""
+    half_w, half_h = boxes[:, 3] / 2, boxes[:, 2] / 2
+    return np.stack([boxes[:, 0] - half_w, boxes[:, 1] - half_h,
+                     boxes[:, 0] + half_w, boxes[:, 1] + half_h], axis=1)
 
 
-def _overlap_with_rivals(paths: Mapping[int, tuple[np.ndarray, np.ndarray]],
-                         rivals: Mapping[int, tuple[np.ndarray, np.ndarray]]
-                         ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per track: each box's largest IoU with another track's path there, and whose.
+def _against_rivals(paths: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                    rivals: Mapping[int, tuple[np.ndarray, np.ndarray]]
+                    ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per track, each box against the other tracks' paths at its frame, one pass per frame.
 
-    The id is -1 where no other track's path reaches that frame. One IoU matrix per frame.
+    (the distance to the nearest path: ``ctx_rival_fit``; the largest IoU with one; whose
+    path that is, -1 where no other track's path reaches the frame).
     """
     by_frame: dict[int, list[tuple[int, int]]] = {}
     for tid, (frames, _) in paths.items():
         for k, f in enumerate(frames.astype(np.int64).tolist()):
             by_frame.setdefault(f, []).append((tid, k))
-    result = {tid: (np.full(fr.size, np.nan), np.full(fr.size, -1, np.int64))
-              for tid, (fr, _) in paths.items()}
+    result = {tid: (np.full(fr.size, np.nan), np.full(fr.size, np.nan),
+                    np.full(fr.size, -1, np.int64)) for tid, (fr, _) in paths.items()}
     for f, points in by_frame.items():
         ids, pos = rivals.get(f, (None, None))
         if ids is None:
             continue
-        tids = np.array([t for t, _ in points])
-        iou = box_iou(np.stack([paths[t][1][k] for t, k in points]), pos)
-        iou[tids[:, None] == ids[None, :]] = -1.0
+        own = np.array([t for t, _ in points])[:, None] == ids[None, :]
+        boxes = np.stack([paths[t][1][k] for t, k in points])
+        fit = np.where(own, np.inf, box_distance(boxes[:, None], pos[None])).min(axis=1)
+        iou = np.where(own, -1.0, iou_matrix(_xyxy(boxes), _xyxy(pos)))
         best = iou.argmax(axis=1)
-        for (t, k), j, v in zip(points, best.tolist(), iou[np.arange(len(points)), best]):
-            if v >= 0:
-                result[t][0][k], result[t][1][k] = v, ids[j]
+        for (t, k), d, j, v in zip(points, fit.tolist(), best.tolist(),
+                                   iou[np.arange(len(points)), best].tolist()):
+            if v >= 0:      # another track's path is there
+                result[t][0][k], result[t][1][k], result[t][2][k] = d, v, ids[j]
     return result
 
 
@@ -193,13 +193,14 @@ class SessionContext:
         out = {k: {c: np.full(n, np.nan, np.float32) for c in CONTEXT_KEYS}
                for k, n in self.sizes.items()}
         paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        sorted_refs: dict[int, list[tuple[Hashable, int] | None]] = {}
         if self.retrack and run_ids is None:
             run_ids = self.detections.all_track_ids()
         for tid, tr in self.tracks.items():
             order = np.argsort(np.asarray(tr.frames), kind='stable')
             frames = np.asarray(tr.frames, np.float64)[order]
             boxes = np.asarray(tr.boxes)[order]
-            refs = [tr.refs[i] for i in order]
+            refs = sorted_refs[tid] = [tr.refs[i] for i in order]
             paths[tid] = (frames, boxes)
             feats = _track_features(frames, boxes)
             feats.update(_windowed(np.asarray(tr.keys, np.float64).reshape(-1, len(_WINDOWED))
@@ -208,79 +209,51 @@ class SessionContext:
                 votes, splits = disagreements([tr.points[i] for i in order], run_ids)
                 feats.update(ctx_retrack_votes=votes, ctx_retrack_splits=splits,
                              ctx_window_retrack_votes=_rolling(votes, np.fmax))
-            for k, ref in enumerate(refs):
-                if ref is None or ref[0] not in out:
-                    continue
-                for name, values in feats.items():
-                    out[ref[0]][name][ref[1]] = values[k]
+            _write(out, refs, feats)
         rivals = _rival_paths(paths)
-        for tid, tr in self.tracks.items():
-            for frame, box, ref in zip(tr.frames, tr.boxes, tr.refs):
-                if ref is None or ref[0] not in out:
-                    continue
-                ids, pos = rivals.get(frame, (None, None))
-                if ids is None:
-                    continue
-                others = ids != tid
-                if others.any():
-                    out[ref[0]]['ctx_rival_fit'][ref[1]] = float(
-                        box_distance(box[None], pos[others]).min())
-        overlaps = _overlap_with_rivals(paths, rivals)
-        for tid, (frames, boxes) in paths.items():
-            self._overlaps(tid, frames, boxes, overlaps[tid], paths, out)
-        for tr in self.tracks.values():   # the rival fit over neighbouring matches
-            order = np.argsort(np.asarray(tr.frames), kind='stable')
-            refs = [tr.refs[i] for i in order]
-            fit = np.array([np.nan if r is None or r[0] not in out
-                            else out[r[0]]['ctx_rival_fit'][r[1]] for r in refs])
-            win = _rolling(fit, np.fmin)
-            for r, v in zip(refs, win):
-                if r is not None and r[0] in out:
-                    out[r[0]]['ctx_window_rival_fit'][r[1]] = v
+        for tid, (fit, overlap, partner) in _against_rivals(paths, rivals).items():
+            refs = sorted_refs[tid]
+            fit[[r is None or r[0] not in out for r in refs]] = np.nan
+            frames, boxes = paths[tid]
+            _write(out, refs, {'ctx_rival_fit': fit,
+                               'ctx_window_rival_fit': _rolling(fit, np.fmin),
+                               **_overlap_features(frames, boxes, overlap, partner, paths)})
         return out
 
-    def _overlaps(self, tid: int, frames: np.ndarray, boxes: np.ndarray,
-                  overlap_partner: tuple[np.ndarray, np.ndarray],
-                  paths: Mapping[int, tuple[np.ndarray, np.ndarray]],
-                  out: dict[Hashable, dict[str, np.ndarray]]) -> None:
-        """ctx_overlap, ctx_separation, ctx_since_overlap and ctx_swap of one track."""
-        tr = self.tracks[tid]
-        order = np.argsort(np.asarray(tr.frames), kind='stable')
-        refs = [tr.refs[i] for i in order]
-        n = frames.size
-        overlap, partner = overlap_partner
-        most = np.full(n, np.nan)
-        for shift in range(1, SEPARATION_WINDOW + 1):
-            most[shift:] = np.fmax(most[shift:], overlap[:-shift])
-            most[:-shift] = np.fmax(most[:-shift], overlap[shift:])
-        values = {'ctx_overlap': overlap, 'ctx_separation': most - overlap,
-                  'ctx_since_overlap': np.full(n, np.nan), 'ctx_swap': np.full(n, np.nan)}
-        with np.errstate(invalid='ignore'):
-            over = overlap > OVERLAP
-        last = start = -1   # the latest earlier match in an overlap, where its run began
-        asked = np.full(n, -1)      # per match: the start of the overlap its ctx_swap checks
-        for k in range(n):
-            if last >= 0:
-                values['ctx_since_overlap'][k] = frames[k] - frames[last]
-                if frames[k] - frames[last] <= SWAP_FRAMES:
-                    asked[k] = start
-            if over[k]:
-                if k == 0 or not over[k - 1]:
-                    start = k
-                last = k
-        for s in np.unique(asked[asked >= 0]).tolist():
-            at = np.flatnonzero(asked == s)
-            other = paths.get(int(partner[s]))
-            own_motion = _motion(frames, boxes, frames[s])
-            other_motion = None if other is None else _motion(other[0], other[1], frames[s])
-            if own_motion is not None and other_motion is not None:
-                values['ctx_swap'][at] = (
-                    box_distance(boxes[at], _extrapolate(own_motion, frames[at]))
-                    - box_distance(boxes[at], _extrapolate(other_motion, frames[at])))
-        for k, ref in enumerate(refs):
-            if ref is not None and ref[0] in out:
-                for name, v in values.items():
-                    out[ref[0]][name][ref[1]] = v[k]
+def _overlap_features(frames: np.ndarray, boxes: np.ndarray, overlap: np.ndarray,
+                      partner: np.ndarray, paths: Mapping[int, tuple[np.ndarray, np.ndarray]]
+                      ) -> dict[str, np.ndarray]:
+    """ctx_overlap, ctx_separation, ctx_since_overlap and ctx_swap of one track's points."""
+    n = frames.size
+    most = np.full(n, np.nan)
+    for shift in range(1, SEPARATION_WINDOW + 1):
+        most[shift:] = np.fmax(most[shift:], overlap[:-shift])
+        most[:-shift] = np.fmax(most[:-shift], overlap[shift:])
+    values = {'ctx_overlap': overlap, 'ctx_separation': most - overlap,
+              'ctx_since_overlap': np.full(n, np.nan), 'ctx_swap': np.full(n, np.nan)}
+    with np.errstate(invalid='ignore'):
+        over = overlap > OVERLAP
+    last = start = -1   # the latest earlier match in an overlap, where its run began
+    asked = np.full(n, -1)      # per match: the start of the overlap its ctx_swap checks
+    for k in range(n):
+        if last >= 0:
+            values['ctx_since_overlap'][k] = frames[k] - frames[last]
+            if frames[k] - frames[last] <= SWAP_FRAMES:
+                asked[k] = start
+        if over[k]:
+            if k == 0 or not over[k - 1]:
+                start = k
+            last = k
+    for s in np.unique(asked[asked >= 0]).tolist():
+        at = np.flatnonzero(asked == s)
+        other = paths.get(int(partner[s]))
+        own_motion = _motion(frames, boxes, frames[s])
+        other_motion = None if other is None else _motion(other[0], other[1], frames[s])
+        if own_motion is not None and other_motion is not None:
+            values['ctx_swap'][at] = (
+                box_distance(boxes[at], _extrapolate(own_motion, frames[at]))
+                - box_distance(boxes[at], _extrapolate(other_motion, frames[at])))
+    return values
 
 
 def _motion(frames: np.ndarray, boxes: np.ndarray, before: float
@@ -308,6 +281,16 @@ def _extrapolate(motion: tuple[np.ndarray, np.ndarray, float], at: np.ndarray) -
     out = np.repeat(box[None], at.size, axis=0)
     out[:, :2] += v[None] * np.minimum(at - last, HORIZON)[:, None]
     return out
+
+
+def _write(out: dict[Hashable, dict[str, np.ndarray]],
+           refs: Sequence[tuple[Hashable, int] | None], values: Mapping[str, np.ndarray]
+           ) -> None:
+    """Store one track's values (in its sorted point order) at the samples' detections."""
+    for k, ref in enumerate(refs):
+        if ref is not None and ref[0] in out:
+            for name, v in values.items():
+                out[ref[0]][name][ref[1]] = v[k]
 
 
 def _per_frame_keys(arrays: Mapping[str, Any], n: int) -> np.ndarray:
