@@ -44,16 +44,9 @@ print(json.dumps({"rc": rc, "s": time.perf_counter() - t0,
 
 def generated(directory: Path, frames: int, walkers: int) -> Path:
     """A generated scene recorded by the pipeline (no ROS, no bench data)."""
-    from assoc_logger_ros.config import resolve
-    from assoc_logger_ros.pipeline import Pipeline
-    from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
-    scene = generate_scene(SceneConfig(seed=1, num_frames=frames, num_walkers=walkers))
-    p = Pipeline(resolve({'log_dir': str(directory), 'log_min_free_mb': 0.0,
-                          'log_writer': 'thread'}, env={}))
-    for fr in scene.frames:
-        p.process(fr.to_frame(with_embeddings=False))
-    p.close()
-    return directory
+    from assoc_logger_ros.sim.record import record_scene
+    from assoc_logger_ros.sim.scene import SceneConfig
+    return record_scene(directory, SceneConfig(seed=1, num_frames=frames, num_walkers=walkers))
 
 
 def run(src: Path, out: Path, config: str) -> dict[str, float]:

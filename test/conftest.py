@@ -157,3 +157,13 @@ def slow(self, joined, **kw):
 n.TrackerNode._process = slow
 sys.exit(n.main())
 """
+
+
+def seed_loader() -> type:
+    """``training/seed_loader.py``'s SeedAssocDataset, loaded from the file as the seed does."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('seed_loader',
+                                                  REPO_ROOT / 'training' / 'seed_loader.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.SeedAssocDataset

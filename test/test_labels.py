@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import seed_loader
 import numpy as np
 import pytest
 
@@ -25,16 +26,6 @@ from assoc_logger_ros.recording.writer import SampleWriter
 from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
 from assoc_logger_ros.tracking.byte_tracker import ByteTracker
 from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS, pair_confidence
-
-TRAINING = Path(__file__).resolve().parents[1] / 'training'
-
-
-def _seed_loader():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('seed_loader', TRAINING / 'seed_loader.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.SeedAssocDataset
 
 
 def test_margins_are_runner_up_minus_cost():
@@ -195,7 +186,7 @@ def test_filter_sets_label_weights_and_keeps_every_frame(tmp_path):
         assert (w[~matched] == 1).all()
         ignored += int((w == 0).sum())
     assert ignored > 0
-    seed = _seed_loader()(out)
+    seed = seed_loader()(out)
     assert len(seed) == len(recs)
     assert all(seed[i]['labels'].shape == (seed[i]['num_detections'],)
                for i in range(len(seed)))

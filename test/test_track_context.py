@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from assoc_logger_ros import cli
-from assoc_logger_ros.config import resolve
 from assoc_logger_ros.dataset.label_filter import PRESETS, LabelRule, keep_mask
 from assoc_logger_ros.dataset.retrack import RUNS as RETRACK_RUNS
 from assoc_logger_ros.dataset.retrack import SessionDetections, runs
@@ -23,12 +22,12 @@ from assoc_logger_ros.dataset.track_context import (
     SWAP_FRAMES,
     SessionContext,
 )
-from assoc_logger_ros.pipeline import Pipeline
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.npzfile import encode, load
 from assoc_logger_ros.shards.pack import pack
 from assoc_logger_ros.shards.source import open_source
-from assoc_logger_ros.sim.scene import SceneConfig, generate_scene
+from assoc_logger_ros.sim.record import record_scene
+from assoc_logger_ros.sim.scene import SceneConfig
 from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS
 
 
@@ -178,13 +177,7 @@ def test_no_swap_evidence_for_an_overlap_the_track_was_born_in():
 
 
 def _scene_dir(d: Path, seed: int = 3) -> Path:
-    scene = generate_scene(SceneConfig(seed=seed, num_frames=50, num_walkers=5))
-    p = Pipeline(resolve({'log_dir': str(d), 'log_min_free_mb': 0.0, 'log_writer': 'thread'},
-                         env={}))
-    for fr in scene.frames:
-        p.process(fr.to_frame(with_embeddings=False))
-    p.close()
-    return d
+    return record_scene(d, SceneConfig(seed=seed, num_frames=50, num_walkers=5))
 
 
 def _inject_flip(d: Path) -> tuple[str, str, list[int], list[int]]:

@@ -3,7 +3,8 @@
 Example: ``filter logs --out clean --max-session-switches 5 --min-visibility 0.5``.
 Per-pair: ``filter logs --out clean --label-preset recommended`` keeps every frame and sets
 ``label_weights`` 0 on the pairs whose confidence keys fail the thresholds (docs/labels.md);
-``--jobs 0`` spreads that preset's re-tracking over every CPU.
+``--label-scorer model.json`` (from ``labels --fit-scorer``) does so where a learned scorer
+calls the label wrong; ``--jobs 0`` spreads the re-tracking over every CPU.
 """
 
 from __future__ import annotations
@@ -38,14 +39,20 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from assoc_logger_ros.dataset import label_filter, select
+    from assoc_logger_ros.dataset.label_scorer import ScorerError
     from assoc_logger_ros.dataset.ops import filter_dataset
     from assoc_logger_ros.dataset.store import DatasetError
     from assoc_logger_ros.shards.layout import is_shard_dir
     if is_shard_dir(args.directory):  # shard layout in, shard layout out
         from assoc_logger_ros.shards.tools import filter_shards as filter_dataset
     try:
-        res = filter_dataset(args.directory, args.out, select.from_args(args),
-                             label_filter.from_args(args), jobs=args.jobs)
+        rule = label_filter.from_args(args)
+    except ScorerError as exc:
+        print(f'ERROR: {exc}', file=sys.stderr)
+        return 1
+    try:
+        res = filter_dataset(args.directory, args.out, select.from_args(args), rule,
+                             jobs=args.jobs)
     except DatasetError as exc:
         print(f'ERROR: {exc}', file=sys.stderr)
         return 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, SEPARATION_WIND
 from assoc_logger_ros.dataset.track_context import MATCH_WINDOW as CONTEXT_MATCH_WINDOW
 from assoc_logger_ros.dataset.track_context import WINDOW as CONTEXT_WINDOW
 from assoc_logger_ros.tracking.confidence import CONFIDENCE_KEYS, from_arrays
+
+if TYPE_CHECKING:
+    from assoc_logger_ros.dataset.label_scorer import LabelScorer
 
 
 @dataclass(frozen=True)
@@ -56,20 +60,24 @@ class LabelRule:
     max_ctx_retrack_votes: float | None = None
     max_ctx_retrack_splits: float | None = None
     max_ctx_window_retrack_votes: float | None = None
+    # a learned scorer (dataset/label_scorer.py, ``labels --fit-scorer``): its wrong go to 0 too
+    scorer: LabelScorer | None = field(default=None, compare=False)
 
     def is_empty(self) -> bool:
-        """True when no threshold is set."""
+        """True when no threshold and no scorer is set."""
         return all(getattr(self, f.name) is None for f in fields(self))
 
     def needs_context(self) -> bool:
-        """True when a threshold reads the session-level ``ctx_*`` evidence."""
-        return any(getattr(self, f.name) is not None for f in fields(self)
-                   if '_ctx_' in f.name)
+        """True when a threshold or the scorer reads the session-level ``ctx_*`` evidence."""
+        return (any(getattr(self, f.name) is not None for f in fields(self)
+                    if '_ctx_' in f.name)
+                or (self.scorer is not None and self.scorer.needs_context()))
 
     def needs_retrack(self) -> bool:
-        """True when a threshold reads the re-tracking votes (the session is tracked again)."""
-        return any(getattr(self, f.name) is not None for f in fields(self)
-                   if '_retrack_' in f.name)
+        """True when a threshold or the scorer reads the re-tracking votes (re-tracks)."""
+        return (any(getattr(self, f.name) is not None for f in fields(self)
+                    if '_retrack_' in f.name)
+                or (self.scorer is not None and self.scorer.needs_retrack()))
 
 
 # The recommended preset: thresholds chosen on MOT17 train replayed with the current tracker
@@ -173,8 +181,11 @@ def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule,
     conf = confidence_of(arrays)
     if context:
         conf.update({k: np.asarray(context[k]) for k in CONTEXT_KEYS if k in context})
-    keep = keep_mask(conf, np.asarray(arrays['det_visibility']),
-                     np.asarray(arrays['det_scores']), matched, rule)
+    vis, scores = np.asarray(arrays['det_visibility']), np.asarray(arrays['det_scores'])
+    keep = keep_mask(conf, vis, scores, matched, rule)
+    if rule.scorer is not None and matched.any():
+        columns = {**conf, 'det_visibility': vis, 'det_scores': scores}
+        keep &= ~rule.scorer.wrong(columns) | ~matched
     w = keep.astype(np.float32)
     if 'label_weights' in arrays:
         w = np.minimum(w, np.asarray(arrays['label_weights'], np.float32))
@@ -203,6 +214,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help='thresholds from docs/labels.md: recommended (all evidence; tracks each '
                    'session again), session (no re-tracking, faster), per-frame (no session '
                    'pass); flags below override')
+    g.add_argument('--label-scorer', metavar='MODEL',
+                   help='a scorer file from `labels --fit-scorer`: label_weights 0 where it '
+                   'scores the label wrong (with a preset or flags too: 0 where either fails)')
     g.add_argument('--min-row-margin', type=float, help='smallest pair_row_margin')
     g.add_argument('--min-col-margin', type=float, help='smallest pair_col_margin')
     g.add_argument('--min-pair-iou', type=float, help='smallest pair_iou')
@@ -259,8 +273,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_args(args: argparse.Namespace) -> LabelRule:
-    """The rule of the parsed flags: the preset (if any) with explicit flags on top."""
+    """The rule of the parsed flags: the preset (if any) with explicit flags on top.
+
+    Raises ``label_scorer.ScorerError`` when ``--label-scorer`` names an unusable file.
+    """
     rule = PRESETS[args.label_preset] if getattr(args, 'label_preset', None) else LabelRule()
-    given = {f.name: getattr(args, f.name) for f in fields(LabelRule)
-             if getattr(args, f.name, None) is not None}
+    given: dict[str, object] = {f.name: getattr(args, f.name) for f in fields(LabelRule)
+                                if f.name != 'scorer' and getattr(args, f.name, None) is not None}
+    if getattr(args, 'label_scorer', None):
+        from assoc_logger_ros.dataset.label_scorer import LabelScorer
+        given['scorer'] = LabelScorer.load(args.label_scorer)
     return replace(rule, **given)

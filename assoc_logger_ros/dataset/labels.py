@@ -230,7 +230,7 @@ def sample_order(records: list[dict[str, Any]]) -> list[int]:
 
 
 def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
-                    context: bool = False, retrack: bool = False
+                    context: bool = False, retrack: bool = False, jobs: int = 1
                     ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None,
                                dict[str, SessionScorer]]:
     """(report, per-pair arrays or None, scorers by session) of one sample directory.
@@ -238,7 +238,8 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
     Samples without ``det_gt_ids`` are counted as such and skipped. With ``context`` a first
     pass computes the session-level ``ctx_*`` evidence (no ground truth): the per-pair table
     gets those columns and each scorer its ``offline`` switch counts; ``retrack`` adds the
-    re-tracking votes to them (the session is tracked again, ``retrack.RUNS`` times).
+    re-tracking votes to them (the session is tracked again, ``retrack.RUNS`` times, in
+    ``jobs`` processes). The table's ``group`` column is each row's session.
     """
     from assoc_logger_ros.dataset.offline_switches import offline_switch_count
     from assoc_logger_ros.dataset.track_context import CONTEXT_KEYS, records_context
@@ -246,7 +247,7 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
     ds = open_source(directory)    # either layout: sample directory or shards
     recs = ds.records
     problems: list[str] = []    # sessions whose evidence could not be computed
-    ctx = records_context(recs, ds.load, retrack, problems) if context else {}
+    ctx = records_context(recs, ds.load, retrack, problems, jobs) if context else {}
     table = PairTable() if pairs else None
     scorers: dict[str, SessionScorer] = {}
     without_gt = unreadable = 0
@@ -269,6 +270,9 @@ def score_directory(directory: str | os.PathLike[str], *, pairs: bool = False,
         if context:
             scorer.offline.append(offline_switch_count(arrays, ctx.get(i)))
     columns = table.arrays() if table is not None else None
+    if columns is not None:
+        columns['group'] = np.array([str(recs[int(i)].get('session', ''))
+                                     for i in columns.get('sample', ())], dtype=str)
     if columns is not None and context:
         for key in CONTEXT_KEYS:
             columns[key] = np.array(

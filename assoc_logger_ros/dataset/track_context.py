@@ -68,6 +68,8 @@ CONTEXT_KEYS = ('ctx_resid', 'ctx_resid_prev', 'ctx_return', 'ctx_rival_fit', 'c
                 'ctx_since_overlap', 'ctx_swap')
 # computed only by a SessionContext(retrack=True)
 RETRACK_KEYS = ('ctx_retrack_votes', 'ctx_retrack_splits', 'ctx_window_retrack_votes')
+# drift across an overlap with another track (docs/labels.md: in no preset, not in the scorer)
+OVERLAP_KEYS = ('ctx_overlap', 'ctx_separation', 'ctx_since_overlap', 'ctx_swap')
 WINDOW = 5          # frames either side for ctx_window
 MATCH_WINDOW = 3    # the track's matches either side for the ctx_window_* keys
 # per-frame keys whose extreme over the track's neighbouring matches is kept: (key, np.fmin|fmax)
@@ -219,6 +221,7 @@ class SessionContext:
                                'ctx_window_rival_fit': _rolling(fit, np.fmin),
                                **_overlap_features(frames, boxes, overlap, partner, paths)})
         return out
+
 
 def _overlap_features(frames: np.ndarray, boxes: np.ndarray, overlap: np.ndarray,
                       partner: np.ndarray, paths: Mapping[int, tuple[np.ndarray, np.ndarray]]

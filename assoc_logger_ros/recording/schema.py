@@ -129,7 +129,7 @@ FIELDS: tuple[Field, ...] = (
           optional=True),
     Field('label_weights', 'float32', ('D',), "Weight of each detection's label in [0, 1] "
           '(1 keep, 0 ignore its assigned_track_ids entry); absent means all ones. Set by '
-          '`filter --label-preset` / `--min-row-margin` ...', optional=True),
+          '`filter --label-preset` / `--label-scorer` / `--min-row-margin` ...', optional=True),
     Field('gt_boxes', 'float64', ('G', 4), 'Every ground-truth object of the frame, px, only '
           'to score labels (`labels` command); present with det_gt_ids when the source has '
           'ground-truth boxes.', columns=('x1', 'y1', 'x2', 'y2'), optional=True),
