@@ -61,12 +61,13 @@ def default_data() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / 'shared' / 'bench-data'
 
 
-def collect(data: Path, work: Path, seqs: list[str], fresh: bool) -> dict[str, Path]:
+def collect(data: Path, work: Path, seqs: list[str], fresh: bool, benchmark: str = 'MOT17',
+            det: str = DET) -> dict[str, Path]:
     """Bag and samples of every sequence (reused when present unless ``fresh``)."""
     out = {}
     py = sys.executable
     for seq in seqs:
-        src = data / 'MOT17' / 'train' / seq
+        src = data / benchmark / 'train' / seq
         bag, samples = work / 'bags' / seq, work / 'samples' / seq
         if fresh and samples.exists():
             subprocess.run(['rm', '-rf', str(samples)], check=True)

@@ -1,19 +1,25 @@
-"""Boosted trees as a per-pair label scorer, leave one MOT17 sequence out (an experiment).
+"""Boosted trees as a per-pair label scorer, leave one MOT17 sequence out.
 
-Gradient boosting (logistic loss, numpy only) of small trees over quantile bins of the per-pair
-keys and ``ctx_*`` values; a NaN goes to the side of each split that fits best, so no imputing.
-For each sequence: fit on the other six, set the score threshold there to keep ``--kept`` of
-the right labels under both definitions, score the held-out sequence; the rows pool the seven
-held-out sequences. ``--target`` picks what "wrong" means in training (either definition, or
-the consistent one only). Samples come from ``bench/label_quality.py --work DIR`` (run it
-first); the per-pair table is cached as DIR/pairs_v3.npz. ``--extra`` adds ``match_stage`` and
-the same track's previous and next pair's keys; ``--in-sample`` also fits and scores on all;
-``--retrack`` adds the re-tracking keys (``ctx_retrack_*``, ``dataset/retrack.py``);
-``--without KEY ..`` leaves keys out. ``--nested`` chooses, for each held-out sequence, between
-the features with and without the overlap keys (``OVERLAP_KEYS``) by the same leave-one-out
-on its six training sequences only, so the choice never sees the sequence it is scored on.
+The trees are the package's (``dataset/boost.py``, numpy only: logistic loss, small trees over
+quantile bins of the per-pair keys and ``ctx_*`` values, a NaN sent to the side of each split
+that fits best), what ``labels --fit-scorer`` fits. For each sequence: fit on the other six,
+set the score threshold there to keep ``--kept`` of the right labels under both definitions
+(``--calibrate train``: on the model's own scores of those six; ``oof``: on their out-of-fold
+scores, as ``labels --fit-scorer`` does), score the held-out sequence; the rows pool the seven
+held-out sequences. ``--mot15 WORK2`` (and ``--mot15-acf WORK3``) add MOT15 train, replayed the
+same way, to every fit as training only: never thresholded on, never scored. ``--target`` picks
+what "wrong" means in training (either definition, or one). Samples come from
+``bench/label_quality.py --work DIR`` (run it first); the per-pair table is cached as
+DIR/pairs_v3.npz. ``--extra`` adds ``match_stage`` and the same track's previous and next
+pair's keys; ``--in-sample`` also fits and scores on all; ``--retrack`` adds the re-tracking
+keys (``ctx_retrack_*``, ``dataset/retrack.py``); ``--without KEY ..`` leaves keys out.
+``--nested`` chooses, for each held-out sequence, between the features with and without the
+overlap keys (``OVERLAP_KEYS``) by the same leave-one-out on its six training sequences only,
+so the choice never sees the sequence it is scored on.
 
-    PYTHONPATH=. .venv/bin/python bench/label_scorer_boost.py --work /tmp/lq_s10
+    PYTHONPATH=. .venv/bin/python bench/label_scorer_boost.py --work /tmp/lq --retrack \
+        --target consistent --kept 0.95 0.955 --without ctx_overlap ctx_separation \
+        ctx_since_overlap ctx_swap --mot15 /tmp/lq15 --calibrate oof
 """
 
 from __future__ import annotations
@@ -27,15 +33,28 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from assoc_logger_ros.dataset import boost  # noqa: E402
+from assoc_logger_ros.dataset.boost import BoostSettings  # noqa: E402
 from assoc_logger_ros.dataset.label_filter import PRESETS, keep_mask  # noqa: E402
+from assoc_logger_ros.dataset.label_scorer import keep_threshold, out_of_fold  # noqa: E402
 from assoc_logger_ros.dataset.labels import CORRECT, WRONG, score_directory  # noqa: E402
-from assoc_logger_ros.dataset.track_context import RETRACK_KEYS  # noqa: E402
-from bench.label_quality import CONTEXT, SEQS, SINGLE, row  # noqa: E402
+from assoc_logger_ros.dataset.track_context import OVERLAP_KEYS, RETRACK_KEYS  # noqa: E402
+from bench.label_quality import CONTEXT, SEQS, SINGLE, collect, default_data, row  # noqa: E402
 
 FEATURES = tuple(dict.fromkeys(k for k, _ in SINGLE + CONTEXT if k not in RETRACK_KEYS))
 DEFS = ('verdict', 'verdict_consistent')
-OVERLAP_KEYS = ('ctx_overlap', 'ctx_separation', 'ctx_since_overlap', 'ctx_swap')
-BINS = 32
+MOT15_DET = 'det/sort_frcnn.txt'   # the one MOT15 detection file every train sequence has
+MOT15_ACF = 'det/det.txt'          # the official public (ACF) detections, 7 of 11 sequences
+
+
+def load_mot15(data: Path, work: Path, det: str = MOT15_DET
+               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """MOT15 train replayed like MOT17 (``mot2bag --with-gt``, ``replay``): its per-pair table."""
+    root = data / 'MOT15' / 'train'
+    seqs = sorted(p.name for p in root.iterdir() if (p / det).is_file())
+    collect(data, work, seqs, False, 'MOT15', det)
+    pairs, seq_of = load_pairs(work, seqs)
+    return pairs, np.char.add(f'MOT15 {det}: ', seq_of)
 
 
 def load_pairs(work: Path, seqs: list[str], cache_name: str = 'pairs_v3.npz'
@@ -87,97 +106,9 @@ def matrix(pairs: dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarra
     return np.stack([pairs[k].astype(np.float64) for k in features], axis=1)
 
 
-def bin_edges(x: np.ndarray) -> list[np.ndarray]:
-    """Per feature: unique training quantiles (a value <= edges[k] falls in bin <= k)."""
-    qs = np.linspace(0, 1, BINS + 1)[1:-1]
-    out = []
-    for j in range(x.shape[1]):
-        col = x[:, j][np.isfinite(x[:, j])]
-        out.append(np.unique(np.quantile(col, qs)) if col.size else np.zeros(0))
-    return out
-
-
-def to_bins(x: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
-    b = np.empty(x.shape, np.int64)
-    for j, e in enumerate(edges):
-        b[:, j] = np.searchsorted(e, x[:, j], side='left')
-        b[~np.isfinite(x[:, j]), j] = BINS   # the NaN bin
-    return b
-
-
-def best_split(b: np.ndarray, g: np.ndarray, h: np.ndarray, lam: float, min_h: float
-               ) -> tuple[float, int, int, bool] | None:
-    """(gain, feature, bin k, nan_left) of the best split 'bin <= k' of one node."""
-    n, f = b.shape
-    flat = (b + np.arange(f) * (BINS + 1)).ravel()
-    gs = np.bincount(flat, np.repeat(g, f), f * (BINS + 1)).reshape(f, BINS + 1)
-    hs = np.bincount(flat, np.repeat(h, f), f * (BINS + 1)).reshape(f, BINS + 1)
-    gt, ht = g.sum(), h.sum()
-    base = gt * gt / (ht + lam)
-    gl, hl = np.cumsum(gs[:, :BINS - 1], axis=1), np.cumsum(hs[:, :BINS - 1], axis=1)
-    best = None
-    for nan_left in (False, True):
-        gl2 = gl + (gs[:, BINS:] if nan_left else 0)
-        hl2 = hl + (hs[:, BINS:] if nan_left else 0)
-        gr, hr = gt - gl2, ht - hl2
-        gain = gl2 ** 2 / (hl2 + lam) + gr ** 2 / (hr + lam) - base
-        gain[(hl2 < min_h) | (hr < min_h)] = -np.inf
-        j, k = np.unravel_index(np.argmax(gain), gain.shape)
-        if np.isfinite(gain[j, k]) and (best is None or gain[j, k] > best[0]):
-            best = (float(gain[j, k]), int(j), int(k), nan_left)
-    return best if best is not None and best[0] > 0 else None
-
-
-def fit_tree(b: np.ndarray, g: np.ndarray, h: np.ndarray, depth: int, lam: float,
-             min_h: float, lr: float) -> list:
-    """Nested list tree: [feature, bin, nan_left, left, right] or a float leaf value."""
-    split = best_split(b, g, h, lam, min_h) if depth > 0 else None
-    if split is None:
-        return float(-lr * g.sum() / (h.sum() + lam))
-    _, j, k, nan_left = split
-    left = (b[:, j] <= k) if not nan_left else ((b[:, j] <= k) | (b[:, j] == BINS))
-    return [j, k, nan_left,
-            fit_tree(b[left], g[left], h[left], depth - 1, lam, min_h, lr),
-            fit_tree(b[~left], g[~left], h[~left], depth - 1, lam, min_h, lr)]
-
-
-def tree_predict(tree: list | float, b: np.ndarray) -> np.ndarray:
-    if not isinstance(tree, list):
-        return np.full(len(b), tree)
-    j, k, nan_left, lt, rt = tree
-    left = (b[:, j] <= k) | ((b[:, j] == BINS) & nan_left)
-    out = np.empty(len(b))
-    out[left] = tree_predict(lt, b[left])
-    out[~left] = tree_predict(rt, b[~left])
-    return out
-
-
-def fit_boost(b: np.ndarray, y: np.ndarray, rounds: int, depth: int, lr: float,
-              pos_weight: float, lam: float = 1.0, min_h: float = 2.0
-              ) -> tuple[float, list]:
-    """(base score, trees) of logistic-loss gradient boosting on binned features."""
-    w = np.where(y > 0, pos_weight, 1.0)
-    p0 = float(np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6))
-    base = float(np.log(p0 / (1 - p0)))
-    f = np.full(len(y), base)
-    trees = []
-    for _ in range(rounds):
-        p = 1 / (1 + np.exp(-f))
-        g, h = w * (p - y), w * p * (1 - p)
-        tree = fit_tree(b, g, h, depth, lam, min_h, lr)
-        trees.append(tree)
-        f += tree_predict(tree, b)
-    return base, trees
-
-
-def predict(model: tuple[float, list], b: np.ndarray) -> np.ndarray:
-    base, trees = model
-    return base + sum(tree_predict(t, b) for t in trees)
-
-
 def threshold(s: np.ndarray, pairs: dict[str, np.ndarray], kept: float) -> float:
     """Smallest score threshold keeping ``kept`` of the right labels under both definitions."""
-    return max(float(np.quantile(s[pairs[d] == CORRECT], kept)) for d in DEFS)
+    return keep_threshold(s, [pairs[d] for d in DEFS], kept)
 
 
 def held_out(x: np.ndarray, y: np.ndarray, known: np.ndarray, seq_of: np.ndarray,
@@ -186,20 +117,28 @@ def held_out(x: np.ndarray, y: np.ndarray, known: np.ndarray, seq_of: np.ndarray
              ) -> dict[float, np.ndarray]:
     """Per kept share: the pairs removed held out.
 
-    Each of ``tests`` (default ``seqs``) is scored by a model fitted on the rest of ``seqs``.
+    Each of ``tests`` (default ``seqs``) is scored by a model fitted on the rest of ``seqs``
+    and on every extra sequence (``seq_of`` not in ``SEQS``); the threshold comes from the
+    rest of ``seqs`` alone: their training scores (``--calibrate train``) or their out-of-fold
+    scores (``oof``, what ``labels --fit-scorer`` does).
     """
     out = {k: np.zeros(y.size, bool) for k in kept}
+    extra = ~np.isin(seq_of, SEQS)
+    settings = BoostSettings(args.rounds, args.depth, args.lr, args.pos_weight)
     for seq in tests or seqs:
-        test, train = seq_of == seq, np.isin(seq_of, seqs) & (seq_of != seq)
-        edges = bin_edges(x[train])
-        b_tr, b_te = to_bins(x[train], edges), to_bins(x[test], edges)
-        fit = known[train]
-        model = fit_boost(b_tr[fit], y[train][fit], args.rounds, args.depth, args.lr,
-                          args.pos_weight)
-        s_tr, s_te = predict(model, b_tr), predict(model, b_te)
-        tr = {k: v[train] for k, v in pairs.items() if k in DEFS}
+        test = seq_of == seq
+        rows = known & (np.isin(seq_of, seqs) | extra) & ~test
+        cal = np.isin(seq_of[rows], seqs)
+        if args.calibrate == 'oof':
+            model, s_cal, _ = out_of_fold(x[rows], y[rows], seq_of[rows], cal, settings)
+            s_cal = s_cal[cal]
+        else:
+            model = boost.fit(x[rows], y[rows], settings)
+            s_cal = model.score(x[rows][cal])
+        s_te = model.score(x[test])
+        tr = {k: v[rows][cal] for k, v in pairs.items() if k in DEFS}
         for share, o in out.items():
-            o[test] = s_te > threshold(s_tr, tr, share)
+            o[test] = s_te > threshold(s_cal, tr, share)
     return out
 
 
@@ -231,9 +170,25 @@ def main() -> int:
                         'leave-one-out on its training sequences (the first --kept share)')
     parser.add_argument('--in-sample', action='store_true',
                         help='also fit on all seven and score them (not held out)')
+    parser.add_argument('--calibrate', choices=('train', 'oof'), default='train',
+                        help="threshold from the training sequences' own scores, or from their "
+                        'out-of-fold scores (what labels --fit-scorer does)')
+    parser.add_argument('--mot15', type=Path, metavar='WORK2',
+                        help='also train (never calibrate or score) on MOT15 train, replayed '
+                        'into WORK2 (built there when absent)')
+    parser.add_argument('--mot15-acf', type=Path, metavar='WORK3',
+                        help='also train on MOT15 train with its ACF detections (det/det.txt), '
+                        'replayed into WORK3')
+    parser.add_argument('--data', type=Path, default=default_data())
     args = parser.parse_args()
     t0 = time.time()
     pairs, seq_of = load_pairs(args.work, args.seqs)
+    for work, det in ((args.mot15, MOT15_DET), (args.mot15_acf, MOT15_ACF)):
+        if work:
+            p15, s15 = load_mot15(args.data, work, det)
+            keys = [k for k in pairs if k in p15]
+            pairs = {k: np.concatenate([pairs[k], p15[k]]) for k in keys}
+            seq_of = np.concatenate([seq_of, s15])
     bad = {'either': (pairs['verdict'] == WRONG) | (pairs['verdict_consistent'] == WRONG),
            'consistent': pairs['verdict_consistent'] == WRONG,
            'per_frame': pairs['verdict'] == WRONG}[args.target]
@@ -275,22 +230,26 @@ def main() -> int:
     print('| filter | per-frame: wrong removed | right kept | consistent: wrong removed '
           '| right kept |')
     print('|---|---:|---:|---:|---:|')
-    print(row('preset `recommended` (tuned on all seven: not held out)', ~keep, pairs))
+    seven = np.isin(seq_of, SEQS)
+    scored = {k: v[seven] for k, v in pairs.items() if k in DEFS}
+    print(row('preset `recommended` (tuned on all seven: not held out)', ~keep[seven], scored))
     label = 'nested choice of the overlap keys, ' if args.nested else ''
+    where = 'out of fold' if args.calibrate == 'oof' else 'in training'
+    also = ''.join(f', + MOT15{tag} in training' for tag, on in
+                   (('', args.mot15), (' ACF', args.mot15_acf)) if on)
     for kept, o in out.items():
-        print(row(f'boosted, {label}threshold keeping {100 * kept:g}% in training, held out',
-                  o, pairs))
+        print(row(f'boosted{also}, {label}threshold keeping {100 * kept:g}% {where}, held out',
+                  o[seven], scored))
     for line in picks:
         print(f'- {line}')
     if args.in_sample:
-        edges = bin_edges(x)
-        b = to_bins(x, edges)
-        model = fit_boost(b[known], y[known], args.rounds, args.depth, args.lr,
-                          args.pos_weight)
-        s = predict(model, b)
+        fit = known & seven
+        model = boost.fit(x[fit], y[fit], BoostSettings(args.rounds, args.depth, args.lr,
+                                                        args.pos_weight))
+        s = model.score(x[seven])
         for kept in args.kept:
             print(row(f'boosted, fitted on all seven, keeping {100 * kept:g}% (in-sample)',
-                      s > threshold(s, pairs, kept), pairs))
+                      s > threshold(s, scored, kept), scored))
     print(f'\n({time.time() - t0:.0f} s)')
     return 0
 
