@@ -22,6 +22,7 @@ from assoc_logger_ros.dataset.label_scorer import (
 from assoc_logger_ros.dataset.labels import CORRECT, WRONG, score_directory
 from assoc_logger_ros.recording import manifest
 from assoc_logger_ros.recording.npzfile import load
+from assoc_logger_ros.shards.pack import pack
 from assoc_logger_ros.sim.record import record_scene
 from assoc_logger_ros.sim.scene import SceneConfig
 
@@ -108,7 +109,12 @@ def test_fit_scorer_then_filter_removes_wrong_labels_of_an_unseen_session(tmp_pa
     assert scorer.needs_context() and scorer.needs_retrack()
     assert cli.main(['filter', str(d), '--out', str(tmp_path / 'f'), '--label-scorer',
                      str(model)]) == 0
-    assert 'label_weights 0 on' in capsys.readouterr().out
+    line = [t for t in capsys.readouterr().out.splitlines() if 'label_weights 0 on' in t]
+    assert len(line) == 1
+    pack(d, tmp_path / 'sh')                # the shard layout: the same pairs ignored
+    assert cli.main(['filter', str(tmp_path / 'sh'), '--out', str(tmp_path / 'shf'),
+                     '--label-scorer', str(model), '--jobs', '2']) == 0
+    assert line[0] in capsys.readouterr().out.splitlines()
     before = score_directory(d)[0]['total']['consistent']
     after = score_directory(tmp_path / 'f')[0]['total']['consistent']
     assert (after['correct'], after['wrong']) == (before['correct'], before['wrong'])
