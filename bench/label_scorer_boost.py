@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assoc_logger_ros.dataset import boost  # noqa: E402
 from assoc_logger_ros.dataset.boost import BoostSettings  # noqa: E402
 from assoc_logger_ros.dataset.label_filter import PRESETS, keep_mask  # noqa: E402
-from assoc_logger_ros.dataset.label_scorer import keep_threshold, out_of_fold  # noqa: E402
+from assoc_logger_ros.dataset.label_scorer import keep_threshold, matrix, out_of_fold  # noqa: E402
 from assoc_logger_ros.dataset.labels import CORRECT, WRONG, score_directory  # noqa: E402
 from assoc_logger_ros.dataset.track_context import OVERLAP_KEYS, RETRACK_KEYS  # noqa: E402
 from bench.label_quality import CONTEXT, SEQS, SINGLE, collect, default_data, row  # noqa: E402
@@ -100,10 +100,6 @@ def add_shifted(pairs: dict[str, np.ndarray], seq_of: np.ndarray) -> tuple[str, 
             pairs[f'{tag}_{key}'] = out
             names.append(f'{tag}_{key}')
     return tuple(names)
-
-
-def matrix(pairs: dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarray:
-    return np.stack([pairs[k].astype(np.float64) for k in features], axis=1)
 
 
 def threshold(s: np.ndarray, pairs: dict[str, np.ndarray], kept: float) -> float:

@@ -21,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     select.add_arguments(parser)
     from assoc_logger_ros.dataset import label_filter
     label_filter.add_arguments(parser)
-    parser.add_argument('--jobs', type=_jobs, default=1, metavar='N',
+    parser.add_argument('--jobs', type=jobs_arg, default=1, metavar='N',
                         help='processes for the re-tracking runs of the session evidence '
                         '(ctx_retrack_*, preset recommended); 0: one per CPU; the values do '
                         'not depend on it (default: 1)')
 
 
-def _jobs(text: str) -> int:
+def jobs_arg(text: str) -> int:
+    """``--jobs``: a process count in 0..256 (0: one per CPU)."""
     value = int(text)
     if not 0 <= value <= 256:
         raise argparse.ArgumentTypeError(f'{value} is not in 0..256')

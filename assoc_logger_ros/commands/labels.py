@@ -27,7 +27,7 @@ def _share(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``labels``."""
-    from assoc_logger_ros.commands.filter import _jobs
+    from assoc_logger_ros.commands.filter import jobs_arg
     parser.add_argument('directories', nargs='+', metavar='DIR',
                         help='sample directory (has manifest.jsonl)')
     parser.add_argument('--json', action='store_true', help='print one JSON object per DIR')
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument('--kept', type=_share, default=0.955,
                    help='share of the right labels the threshold keeps on DIR sessions the '
                    'model has not seen, out of fold (default: 0.955)')
-    g.add_argument('--jobs', type=_jobs, default=1, metavar='N',
+    g.add_argument('--jobs', type=jobs_arg, default=1, metavar='N',
                    help='processes for the re-tracking runs of the session evidence; 0: one '
                    'per CPU (default: 1)')
 

@@ -136,7 +136,8 @@ def to_plain(model: Boosted) -> dict[str, Any]:
             'trees': list(model.trees)}
 
 
-def _finite(value: Any, what: str) -> float:
+def finite(value: Any, what: str) -> float:
+    """``value`` as a float when it is a finite JSON number; ValueError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
         raise ValueError(f'{what} is not a finite number')
     return float(value)
@@ -144,7 +145,7 @@ def _finite(value: Any, what: str) -> float:
 
 def _check_tree(tree: Any, n_features: int, depth: int = 0) -> Any:
     if not isinstance(tree, list):
-        return _finite(tree, 'a leaf value')
+        return finite(tree, 'a leaf value')
     if depth >= MAX_DEPTH or len(tree) != 5:
         raise ValueError('a tree node is not [feature, bin, nan_left, left, right] within depth '
                          f'{MAX_DEPTH}')
@@ -170,9 +171,9 @@ def from_plain(data: Any, n_features: int) -> Boosted:
     for e in edges:
         if not isinstance(e, list) or len(e) > BINS - 1:
             raise ValueError(f'an edge list is not a list of at most {BINS - 1} numbers')
-        a = np.array([_finite(v, 'an edge') for v in e], np.float64)
+        a = np.array([finite(v, 'an edge') for v in e], np.float64)
         if a.size > 1 and not np.all(np.diff(a) > 0):
             raise ValueError('an edge list is not increasing')
         arrays.append(a)
-    return Boosted(tuple(arrays), _finite(data.get('base'), 'the base score'),
+    return Boosted(tuple(arrays), finite(data.get('base'), 'the base score'),
                    tuple(_check_tree(t, n_features) for t in trees))

@@ -124,7 +124,8 @@ def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np
     """(D,) bool: True where the label is kept (every unmatched detection is kept).
 
     A ``ctx_*`` threshold is skipped when ``conf`` lacks that key (no session evidence); a NaN
-    ``ctx_*`` value (no evidence for that pair: too short a track, no rival) passes.
+    ``ctx_*`` value (no evidence for that pair: too short a track, no rival) passes. The rule's
+    scorer, if any, removes what it scores wrong (a key it lacks is NaN to it).
     """
     ok = np.ones(matched.shape, bool)
     with np.errstate(invalid='ignore'):
@@ -168,6 +169,8 @@ def keep_mask(conf: Mapping[str, np.ndarray], visibility: np.ndarray, scores: np
             if limit is not None and values is not None:
                 x = np.asarray(values, np.float64)
                 ok &= cmp(x, limit) | (np.isnan(x) if n >= N_FRAME_CHECKS else False)
+    if rule.scorer is not None and matched.any():
+        ok &= ~rule.scorer.wrong({**conf, 'det_visibility': visibility, 'det_scores': scores})
     return ok | ~matched
 
 
@@ -181,11 +184,8 @@ def label_weights(arrays: Mapping[str, np.ndarray], rule: LabelRule,
     conf = confidence_of(arrays)
     if context:
         conf.update({k: np.asarray(context[k]) for k in CONTEXT_KEYS if k in context})
-    vis, scores = np.asarray(arrays['det_visibility']), np.asarray(arrays['det_scores'])
-    keep = keep_mask(conf, vis, scores, matched, rule)
-    if rule.scorer is not None and matched.any():
-        columns = {**conf, 'det_visibility': vis, 'det_scores': scores}
-        keep &= ~rule.scorer.wrong(columns) | ~matched
+    keep = keep_mask(conf, np.asarray(arrays['det_visibility']),
+                     np.asarray(arrays['det_scores']), matched, rule)
     w = keep.astype(np.float32)
     if 'label_weights' in arrays:
         w = np.minimum(w, np.asarray(arrays['label_weights'], np.float32))

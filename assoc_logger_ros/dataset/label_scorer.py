@@ -99,8 +99,8 @@ class LabelScorer:
         kept, info = data.get('kept'), data.get('info', {})
         try:
             model = boost.from_plain(data.get('model'), len(feats))
-            thr = boost._finite(data.get('threshold'), 'the threshold')
-            kept = boost._finite(kept, 'kept')
+            thr = boost.finite(data.get('threshold'), 'the threshold')
+            kept = boost.finite(kept, 'kept')
         except ValueError as exc:
             raise ScorerError(f'label scorer: {exc}') from None
         if not 0.0 < kept <= 1.0 or not isinstance(info, dict):
@@ -125,11 +125,9 @@ class LabelScorer:
 
 def matrix(columns: Mapping[str, Any], features: Sequence[str]) -> NDArray[np.float64]:
     """(N, F) float features; a missing key is a NaN column."""
-    n = next((len(np.asarray(columns[k])) for k in features if k in columns), 0)
-    if not n:
-        n = next((len(np.asarray(v)) for v in columns.values()), 0)
-    return np.stack([np.asarray(columns[k], np.float64).reshape(-1) if k in columns
-                     else np.full(n, np.nan) for k in features], axis=1).reshape(n, len(features))
+    n = next((len(np.asarray(v)) for v in columns.values()), 0)
+    return np.stack([np.asarray(columns[k], np.float64) if k in columns else np.full(n, np.nan)
+                     for k in features], axis=1)
 
 
 def keep_threshold(scores: NDArray[np.float64], verdicts: Sequence[NDArray[Any]], kept: float
